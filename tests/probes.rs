@@ -1,0 +1,556 @@
+//! Behaviour of the probes over real HTTP (a hyper server on a loopback
+//! port) and through `oneshot`, with checks whose answers the tests control.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use healthz::{Check, CheckError, HealthChecks, Probes};
+use http_body_util::BodyExt;
+use support::{get as http_get, request, send, serve};
+use tower::ServiceExt;
+
+/// What a [`Fake`] check does when run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Mode {
+    Pass,
+    Fail,
+    Busy,
+    Hang,
+    Panic,
+    Slow,
+}
+
+/// A dependency whose answer the test sets, and which counts its checks.
+#[derive(Clone)]
+struct Fake(Arc<FakeState>);
+
+struct FakeState {
+    mode: AtomicU8,
+    calls: AtomicUsize,
+}
+
+impl Fake {
+    fn new(mode: Mode) -> Self {
+        Fake(Arc::new(FakeState {
+            mode: AtomicU8::new(mode as u8),
+            calls: AtomicUsize::new(0),
+        }))
+    }
+
+    fn set(&self, mode: Mode) {
+        self.0.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    fn calls(&self) -> usize {
+        self.0.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Check for Fake {
+    async fn check(&self) -> Result<(), CheckError> {
+        self.0.calls.fetch_add(1, Ordering::SeqCst);
+        let mode = self.0.mode.load(Ordering::SeqCst);
+        match mode {
+            m if m == Mode::Pass as u8 => Ok(()),
+            m if m == Mode::Fail as u8 => Err(CheckError::unavailable(CheckError::DATABASE)
+                .with_detail("connection refused by db.internal:5432 for user admin")),
+            m if m == Mode::Busy as u8 => Err(CheckError::busy("busy: every connection is in use.")),
+            m if m == Mode::Hang as u8 => std::future::pending().await,
+            m if m == Mode::Slow as u8 => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(())
+            }
+            _ => panic!("the check panicked on purpose"),
+        }
+    }
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "300ms", cache = "0s")]
+struct AppState {
+    #[healthz]
+    db: Fake,
+    #[healthz(name = "cache", timeout = "200ms")]
+    sessions: Fake,
+    #[healthz(critical = false)]
+    replica: Fake,
+    #[allow(dead_code)]
+    settings: String,
+}
+
+fn state() -> AppState {
+    AppState {
+        db: Fake::new(Mode::Pass),
+        sessions: Fake::new(Mode::Pass),
+        replica: Fake::new(Mode::Pass),
+        settings: "not checked".to_owned(),
+    }
+}
+
+/// An auth middleware that fails every request, as one whose session store
+/// is down would.
+async fn broken_auth(_request: Request, _next: Next) -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, "session store unavailable").into_response()
+}
+
+/// The app: `/` and `POST /readiness` are its own routes, behind the
+/// broken auth; the probes are mounted outermost.
+fn app_with_broken_auth(probes: Probes<AppState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { "app" }))
+        .route("/readiness", post(|| async { "app got the POST" }))
+        .layer(middleware::from_fn(broken_auth))
+        .layer(probes)
+}
+
+/// The app without the broken auth, for pass-through tests.
+fn open_app(probes: Probes<AppState>) -> Router {
+    Router::new()
+        .route("/", get(|| async { "app" }))
+        .route("/readiness", post(|| async { "app got the POST" }))
+        .route("/healthz/extra", get(|| async { "app's own path" }))
+        .layer(probes)
+}
+
+#[tokio::test]
+async fn liveness_answers_ok_and_never_runs_a_check() {
+    let state = state();
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+    for _ in 0..5 {
+        let reply = http_get(addr, "/healthz").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, "OK");
+        assert_eq!(reply.header("cache-control"), "no-store");
+        assert_eq!(reply.header("content-type"), "text/plain; charset=utf-8");
+    }
+    state.db.set(Mode::Fail);
+    assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(state.db.calls() + state.sessions.calls() + state.replica.calls(), 0);
+}
+
+#[tokio::test]
+async fn readiness_is_ok_when_every_check_passes() {
+    let state = state();
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, "OK");
+    assert_eq!(reply.header("cache-control"), "no-store");
+    assert_eq!((state.db.calls(), state.sessions.calls(), state.replica.calls()), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn readiness_fails_with_one_line_per_failing_check_and_no_private_detail() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    state.sessions.set(Mode::Hang);
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.body,
+        "db: cannot connect to database.\ncache: timed out after 200ms."
+    );
+    assert!(!reply.body.contains("db.internal") && !reply.body.contains("admin"));
+
+    state.db.set(Mode::Pass);
+    state.sessions.set(Mode::Pass);
+    // The hung run of `cache` is dropped shortly after its deadline (a
+    // probe arriving before that joins it); then a new run starts.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+}
+
+#[tokio::test]
+async fn non_critical_and_busy_failures_keep_the_pod_ready() {
+    let state = state();
+    state.replica.set(Mode::Fail);
+    state.db.set(Mode::Busy);
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+
+    let reply = http_get(addr, "/readiness?verbose").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        "[~]db degraded: busy: every connection is in use\n\
+         [+]cache ok\n\
+         [-]replica failed (non-critical): cannot connect to database\n\
+         readiness check passed"
+    );
+}
+
+#[tokio::test]
+async fn verbose_lists_every_check() {
+    let state = state();
+    state.sessions.set(Mode::Hang);
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+    let reply = http_get(addr, "/readiness?verbose=1").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.body,
+        "[+]db ok\n[-]cache failed: timed out after 200ms\n[+]replica ok\nreadiness check failed"
+    );
+}
+
+#[tokio::test]
+async fn exclude_skips_checks_and_unknown_names_are_ignored() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+    let reply = http_get(addr, "/readiness?exclude=db&exclude=nope").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+    assert_eq!(state.db.calls(), 0, "an excluded check must not run");
+
+    let reply = http_get(addr, "/readiness?exclude=db&exclude=cache&verbose").await;
+    assert_eq!(
+        reply.body,
+        "[+]replica ok\n[+]db excluded: ok\n[+]cache excluded: ok\nreadiness check passed"
+    );
+    // Percent-encoded names are decoded.
+    let reply = http_get(addr, "/readiness?exclude=d%62").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(state.db.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_sub_path_runs_one_check() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+
+    let reply = http_get(addr, "/readiness/cache").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+    assert_eq!((state.db.calls(), state.sessions.calls()), (0, 1));
+
+    let reply = http_get(addr, "/readiness/db").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, "db: cannot connect to database.");
+
+    let reply = http_get(addr, "/readiness/db?verbose").await;
+    assert_eq!(reply.body, "[-]db failed: cannot connect to database\ndb check failed");
+
+    let reply = http_get(addr, "/readiness/nope").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::NOT_FOUND, "no such check."));
+}
+
+#[tokio::test]
+async fn startup_opens_once_every_critical_check_has_passed_then_stays_open() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    state.replica.set(Mode::Fail);
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+
+    let reply = http_get(addr, "/startupz").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, "db: cannot connect to database.");
+
+    state.db.set(Mode::Busy);
+    let reply = http_get(addr, "/startupz").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        "a busy pool has not passed yet"
+    );
+
+    state.db.set(Mode::Pass);
+    let reply = http_get(addr, "/startupz").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+
+    // Latched: no dependency is touched any more, even if it breaks.
+    state.db.set(Mode::Fail);
+    let calls = state.db.calls();
+    let reply = http_get(addr, "/startupz").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(state.db.calls(), calls);
+    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn head_gets_the_same_status_and_headers_without_a_body() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+    for (path, status) in [
+        ("/healthz", StatusCode::OK),
+        ("/readiness", StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let get_reply = http_get(addr, path).await;
+        let head_reply = send(addr, request(Method::HEAD, path)).await;
+        assert_eq!(head_reply.status, status);
+        assert_eq!(get_reply.status, status);
+        assert_eq!(head_reply.body, "");
+        for name in ["content-type", "content-length", "cache-control"] {
+            assert_eq!(head_reply.header(name), get_reply.header(name), "{name} of HEAD {path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn other_methods_and_paths_reach_the_app() {
+    let state = state();
+    let addr = serve(open_app(state.probes())).await;
+    let reply = send(addr, request(Method::POST, "/readiness")).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "app got the POST"));
+    let reply = http_get(addr, "/").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "app"));
+    let reply = http_get(addr, "/healthz/extra").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "app's own path"));
+    // Paths that only look like probes are the app's (here: its 404).
+    for path in ["/healthz/", "/Readiness", "/readinessx", "//readiness", "/startupz/x"] {
+        assert_eq!(http_get(addr, path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(state.db.calls(), 0);
+}
+
+#[tokio::test]
+async fn probes_are_answered_while_the_auth_layer_fails() {
+    let state = state();
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+    assert_eq!(http_get(addr, "/").await.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
+    assert_eq!(http_get(addr, "/startupz").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn probes_are_answered_while_an_inner_concurrency_limit_is_saturated() {
+    let state = state();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let entered = Arc::new(tokio::sync::Notify::new());
+    let (release_app, entered_app) = (release.clone(), entered.clone());
+    let app = Router::new().route(
+        "/",
+        get(move || {
+            let (release, entered) = (release_app.clone(), entered_app.clone());
+            async move {
+                entered.notify_one();
+                release.notified().await;
+                "app"
+            }
+        }),
+    );
+    // One request at a time, shared by every connection.
+    let limited = tower::ServiceBuilder::new()
+        .layer(state.probes())
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(1))
+        .service(app);
+    let addr = serve(limited).await;
+
+    let first = tokio::spawn(async move { http_get(addr, "/").await });
+    entered.notified().await;
+    let second = tokio::spawn(async move { http_get(addr, "/").await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!second.is_finished(), "the limit should hold the second app request");
+
+    assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
+
+    release.notify_one();
+    assert_eq!(first.await.unwrap().body, "app");
+    entered.notified().await;
+    release.notify_one();
+    assert_eq!(second.await.unwrap().body, "app");
+}
+
+#[tokio::test]
+async fn a_check_that_never_returns_fails_within_the_deadline() {
+    let state = state();
+    state.db.set(Mode::Hang);
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+    let started = Instant::now();
+    let reply = http_get(addr, "/readiness").await;
+    let took = started.elapsed();
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, "db: timed out after 300ms.");
+    // The deadline is 300ms; the bound is generous for a shared machine.
+    assert!(took < Duration::from_secs(3), "readiness took {took:?}");
+    assert!(took >= Duration::from_millis(300), "readiness answered before the deadline: {took:?}");
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "2s", cache = "5s")]
+struct CachedState {
+    #[healthz]
+    db: Fake,
+    #[healthz]
+    cache: Fake,
+}
+
+#[tokio::test]
+async fn concurrent_probes_share_one_run_of_each_check() {
+    let state = CachedState {
+        db: Fake::new(Mode::Slow),
+        cache: Fake::new(Mode::Slow),
+    };
+    let addr = serve(Router::new().layer(state.probes())).await;
+    let probes: Vec<_> = (0..200)
+        .map(|_| tokio::spawn(async move { http_get(addr, "/readiness").await }))
+        .collect();
+    for probe in probes {
+        let reply = probe.await.unwrap();
+        assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+    }
+    assert_eq!(state.db.calls(), 1);
+    assert_eq!(state.cache.calls(), 1);
+}
+
+#[tokio::test]
+async fn results_are_reused_for_the_cache_ttl_through_oneshot() {
+    let state = CachedState {
+        db: Fake::new(Mode::Pass),
+        cache: Fake::new(Mode::Pass),
+    };
+    let app = Router::new().layer(state.probes());
+    for _ in 0..10 {
+        let response = app
+            .clone()
+            .oneshot(Request::get("/readiness").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!((state.db.calls(), state.cache.calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn a_panicking_check_fails_and_the_server_keeps_serving() {
+    let state = state();
+    state.db.set(Mode::Panic);
+    let addr = serve(open_app(state.probes())).await;
+    for _ in 0..3 {
+        let reply = http_get(addr, "/readiness").await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reply.body, "db: check panicked.");
+    }
+    assert_eq!(http_get(addr, "/").await.body, "app");
+    state.db.set(Mode::Pass);
+    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
+}
+
+/// An app route that streams the request body back, frame by frame, and
+/// ends with a trailer holding the byte count.
+async fn echo(request: Request) -> Response {
+    let mut body = request.into_body();
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, Infallible>>(4);
+    tokio::spawn(async move {
+        let mut total = 0usize;
+        while let Some(frame) = body.frame().await {
+            let data = frame.expect("request frame").into_data().unwrap_or_default();
+            total += data.len();
+            if sender.send(Ok(http_body::Frame::data(data))).await.is_err() {
+                return;
+            }
+        }
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-total", total.to_string().parse().unwrap());
+        let _ = sender.send(Ok(http_body::Frame::trailers(trailers))).await;
+    });
+    let stream = http_body_util::StreamBody::new(ReceiverStream(receiver));
+    Response::builder()
+        .header("x-app", "echo")
+        .header("trailer", "x-total")
+        .body(Body::new(stream))
+        .unwrap()
+}
+
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> futures_util::Stream for ReceiverStream<T> {
+    type Item = T;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[tokio::test]
+async fn large_streamed_bodies_pass_through_byte_for_byte() {
+    let state = state();
+    let app = Router::new().route("/echo", post(echo)).layer(state.probes());
+    let addr = serve(app).await;
+
+    // 8 MiB of a pattern that would show any reordering or loss, sent in
+    // 64 KiB chunks.
+    let payload: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let chunks: Vec<Result<http_body::Frame<Bytes>, Infallible>> = payload
+        .chunks(64 * 1024)
+        .map(|c| Ok(http_body::Frame::data(Bytes::copy_from_slice(c))))
+        .collect();
+    let body = http_body_util::StreamBody::new(futures_util::stream::iter(chunks));
+    let request = http::Request::post("/echo")
+        .header("host", "localhost")
+        .header("te", "trailers")
+        .body(body)
+        .unwrap();
+
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let response = tokio::time::timeout(support::REQUEST_BOUND, sender.send_request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-app"], "echo");
+    let collected = tokio::time::timeout(support::REQUEST_BOUND, response.into_body().collect())
+        .await
+        .unwrap()
+        .unwrap();
+    let trailers = collected.trailers().cloned();
+    let echoed = collected.to_bytes();
+    assert_eq!(echoed.len(), payload.len());
+    assert!(echoed == payload[..], "the echoed body differs from what was sent");
+    let trailers = trailers.expect("the app's trailers reach the client");
+    assert_eq!(trailers["x-total"], payload.len().to_string().as_str());
+}
+
+#[tokio::test]
+async fn drain_fails_readiness_but_not_liveness_or_the_app() {
+    let state = state();
+    let probes = state.probes();
+    let addr = serve(open_app(probes.clone())).await;
+    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
+    probes.drain();
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
+    assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(http_get(addr, "/").await.body, "app");
+}
+
+#[tokio::test]
+async fn json_is_chosen_by_accept_or_format() {
+    let state = state();
+    state.sessions.set(Mode::Fail);
+    let addr = serve(open_app(state.probes())).await;
+    let reply = http_get(addr, "/readiness?format=json").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.header("content-type"), "application/health+json");
+    assert!(reply.body.starts_with(r#"{"status":"fail","checks":{"db:responseTime":[{"status":"pass""#), "{}", reply.body);
+    assert!(reply.body.contains(r#""cache:responseTime":[{"status":"fail""#), "{}", reply.body);
+
+    let mut accept = request(Method::GET, "/readiness");
+    accept
+        .headers_mut()
+        .insert("accept", "text/html, application/health+json;q=0.9".parse().unwrap());
+    let reply = send(addr, accept).await;
+    assert_eq!(reply.header("content-type"), "application/health+json");
+}
