@@ -95,12 +95,17 @@ where
             .probes
             .route(request.method(), request.uri(), request.headers());
         let kind = match route {
-            Some(route) => {
-                let probes = self.probes.clone();
-                Kind::Probe {
-                    future: Box::pin(async move { probes.respond(route).await }),
+            Some(route) => match self.probes.answer_now(&route) {
+                Some(response) => Kind::Answered {
+                    response: Some(response),
+                },
+                None => {
+                    let probes = self.probes.clone();
+                    Kind::Probe {
+                        future: Box::pin(async move { probes.respond(route).await }),
+                    }
                 }
-            }
+            },
             None if self.inner_ready => {
                 self.inner_ready = false;
                 Kind::Inner {
@@ -137,6 +142,7 @@ pin_project_lite::pin_project! {
     {
         Inner { #[pin] future: S::Future },
         Waiting { service: S, request: Option<Request> },
+        Answered { response: Option<Response<Bytes>> },
         Probe { future: ProbeFuture },
     }
 }
@@ -160,6 +166,10 @@ where
                     let request = request.take().expect("polled after completion");
                     let future = service.call(request);
                     kind.set(Kind::Inner { future });
+                }
+                KindProj::Answered { response } => {
+                    let response = response.take().expect("polled after completion");
+                    return Poll::Ready(Ok(response.map(ProbeBody::probe)));
                 }
                 KindProj::Probe { future } => {
                     let response = ready!(future.as_mut().poll(cx));

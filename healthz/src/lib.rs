@@ -1,4 +1,63 @@
-//! CRATE_DOCS
+//! Kubernetes liveness, readiness and startup probes derived from a
+//! service's own state.
+//!
+//! `#[derive(HealthChecks)]` on the struct that holds your pools and clients
+//! turns each field marked `#[healthz]` into a readiness check, configured
+//! and validated at compile time. [`HealthChecks::probes`] returns a
+//! [`Probes`] handle: a tower [`Layer`](tower_layer::Layer) to mount
+//! outermost, so the kubelet gets an honest answer before any auth, session
+//! or rate-limit middleware runs.
+//!
+//! ```
+//! use axum::{body::Body, http::Request, routing::get, Router};
+//! use healthz::{Check, CheckError, HealthChecks};
+//! use tower::ServiceExt;
+//!
+//! /// Stands for a real client; the `sqlx` and `memcache` features provide
+//! /// checks for theirs.
+//! struct Database { up: bool }
+//!
+//! impl Check for Database {
+//!     async fn check(&self) -> Result<(), CheckError> {
+//!         if self.up { Ok(()) } else { Err(CheckError::unavailable(CheckError::DATABASE)) }
+//!     }
+//! }
+//!
+//! #[derive(Clone, HealthChecks)]
+//! #[healthz(timeout = "800ms", cache = "1s")]
+//! struct AppState {
+//!     #[healthz(timeout = "300ms")]
+//!     db: std::sync::Arc<Database>,
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let state = AppState { db: std::sync::Arc::new(Database { up: false }) };
+//! let app = Router::new()
+//!     .route("/", get(|| async { "hello" }))
+//!     .with_state(state.clone())
+//!     .layer(state.probes()); // last layer = outermost = runs first
+//!
+//! let response = app
+//!     .oneshot(Request::get("/readiness").body(Body::empty()).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.status(), 503);
+//! let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+//! assert_eq!(body, "db: cannot connect to database.");
+//! # }
+//! ```
+//!
+//! The repository's README has the whole reference: every endpoint's
+//! answers, every attribute and its default, and how to mount the layer in
+//! axum, hyper and tower.
+//!
+//! # Feature flags
+//!
+//! | feature | default | enables |
+//! |---|---|---|
+//! | `sqlx` | off | [`Check`] for `sqlx::Pool<DB>` (sqlx 0.8): acquire and `SELECT 1` under the deadline |
+//! | `memcache` | off | [`Check`] for `memcache::Client` (memcache 0.21): `stats` on every server, and [`checks::memcache::connect_lazy`] |
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 

@@ -253,35 +253,28 @@ where
         Some(route)
     }
 
-    /// Answers a routed probe.
+    /// The answer to a probe that needs no check run (liveness, an unknown
+    /// check, an open startup probe), or `None`.
+    pub(crate) fn answer_now(&self, route: &Route) -> Option<Response<Bytes>> {
+        match route.probe {
+            Probe::Liveness => Some(text(StatusCode::OK, OK, route.head)),
+            Probe::Startup if self.is_started() => Some(text(StatusCode::OK, OK, route.head)),
+            Probe::UnknownCheck => Some(text(
+                StatusCode::NOT_FOUND,
+                Bytes::from_static(b"no such check."),
+                route.head,
+            )),
+            _ => None,
+        }
+    }
+
+    /// Answers a routed probe, running the checks it needs.
     pub(crate) async fn respond(&self, route: Route) -> Response<Bytes> {
+        if let Some(response) = self.answer_now(&route) {
+            return response;
+        }
         let config = T::config();
         let (report, probe_name) = match route.probe {
-            Probe::Liveness => return text(StatusCode::OK, "OK".into(), route.head),
-            Probe::UnknownCheck => {
-                return text(StatusCode::NOT_FOUND, "no such check.".into(), route.head);
-            }
-            Probe::Startup if self.is_started() => {
-                return text(StatusCode::OK, "OK".into(), route.head);
-            }
-            Probe::Startup => {
-                let report = self.evaluate(None, &[]).await;
-                if self.is_started() {
-                    return text(StatusCode::OK, "OK".into(), route.head);
-                }
-                // Startup is about the process coming up: draining is
-                // readiness's business, and a busy pool has not passed yet.
-                let body = if route.json {
-                    report.to_json()
-                } else if route.verbose {
-                    report.to_verbose_text("startup")
-                } else if report.status().is_ready() {
-                    "starting".to_owned()
-                } else {
-                    report.to_text()
-                };
-                return render(StatusCode::SERVICE_UNAVAILABLE, body, &route);
-            }
             Probe::Readiness => (
                 self.evaluate(None, &route.excluded).await,
                 "readiness",
@@ -290,6 +283,10 @@ where
                 self.evaluate(Some(index), &[]).await,
                 config.checks[index].name,
             ),
+            // Liveness and unknown checks were answered above.
+            Probe::Startup | Probe::Liveness | Probe::UnknownCheck => {
+                return self.respond_startup(&route).await;
+            }
         };
         let status = if report.status().is_ready() {
             StatusCode::OK
@@ -307,6 +304,32 @@ where
     }
 }
 
+impl<T> Probes<T>
+where
+    T: HealthChecks + Send + Sync + 'static,
+{
+    /// Answers a startup probe that has not opened yet.
+    async fn respond_startup(&self, route: &Route) -> Response<Bytes> {
+        let mut report = self.evaluate(None, &[]).await;
+        if self.is_started() {
+            return text(StatusCode::OK, OK, route.head);
+        }
+        // Startup is about the process coming up: draining is readiness's
+        // business, and a busy pool has not passed yet.
+        report.draining = false;
+        let body = if route.json {
+            report.to_json()
+        } else if route.verbose {
+            report.to_verbose_text("startup")
+        } else if report.status().is_ready() {
+            "starting".to_owned()
+        } else {
+            report.to_text()
+        };
+        render(StatusCode::SERVICE_UNAVAILABLE, body, route)
+    }
+}
+
 fn render(status: StatusCode, body: String, route: &Route) -> Response<Bytes> {
     let mut response = text(status, body.into(), route.head);
     if route.json {
@@ -317,6 +340,8 @@ fn render(status: StatusCode, body: String, route: &Route) -> Response<Bytes> {
     }
     response
 }
+
+const OK: Bytes = Bytes::from_static(b"OK");
 
 /// A probe response: `Cache-Control: no-store`, plain text, and for HEAD
 /// the same status and headers without the body.

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs everything CI runs: formatting, clippy, the docs build and every test.
+# Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, all features, warnings denied)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
+
+step "cargo test (all features)"
+cargo test --workspace --all-features
