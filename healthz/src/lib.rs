@@ -117,10 +117,6 @@ pub mod __private {
         Box::pin(async move { future.await.map_err(Into::into) })
     }
 
-    /// A compile-time assertion, placed on a field's type, that the type
-    /// implements [`Check`]; the error then points at the type.
-    pub const fn assert_check<T: Check + ?Sized>() {}
-
     /// What a check index outside the state's checks runs (never, unless
     /// called by hand).
     pub fn no_such_check<'a>() -> CheckFuture<'a> {

@@ -1,0 +1,71 @@
+//! The `#[derive(HealthChecks)]` macro of the [`healthz`] crate.
+//!
+//! Depend on `healthz`, not on this crate: `healthz` re-exports the derive
+//! and pins this crate's exact version, because the generated code calls
+//! `healthz`'s private interface.
+//!
+//! [`healthz`]: https://docs.rs/healthz
+
+#![warn(rust_2018_idioms, unreachable_pub)]
+
+mod ast;
+mod attr;
+mod ctxt;
+mod duration;
+mod expand;
+mod fallback;
+mod valid;
+
+use proc_macro::TokenStream;
+use syn::{parse_macro_input, DeriveInput};
+
+/// Derives `healthz::HealthChecks` for a state struct: every field marked
+/// `#[healthz]` becomes a readiness check, in field order.
+///
+/// # Struct attributes: `#[healthz(...)]`
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `timeout` | deadline of a whole readiness or startup probe (duration, not zero) | `"800ms"` |
+/// | `cache` | how long a check result is reused (duration; `"0s"` turns caching off) | `"1s"` |
+/// | `liveness` | path of the liveness probe | `"/healthz"` |
+/// | `readiness` | path of the readiness probe; each check is also served at `<path>/<check name>` | `"/readiness"` |
+/// | `startup` | path of the startup probe | `"/startupz"` |
+/// | `crate` | path to the `healthz` crate, as a string (`crate = "::my_platform::healthz"`), for crates that re-export it | `"::healthz"` |
+///
+/// # Field attributes: `#[healthz]` or `#[healthz(...)]`
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `name` | the check's name, `[a-z0-9][a-z0-9._-]*`, unique in the struct | the field's name (`r#` removed); required on tuple-struct fields |
+/// | `timeout` | the check's own deadline (duration, not zero, at most the probe `timeout`) | the probe `timeout` |
+/// | `critical` | `false` reports a failure but keeps the pod ready (degraded) | `true` |
+/// | `with` | path to an `async fn(&FieldType) -> Result<(), E>` with `E: Into<healthz::CheckError>`, for types that do not implement `healthz::Check` | the field type's `Check` impl |
+///
+/// Fields without `#[healthz]` are never checked. A field whose type
+/// mentions a type parameter of the struct adds a `FieldType: Check` bound to
+/// the impl.
+///
+/// # Durations
+///
+/// A string literal holding a whole number and a unit: `ns`, `us`, `ms`,
+/// `s` or `m` (`"250ms"`, `"2s"`, `"1m"`). Hours are not accepted: no probe
+/// deadline or cache lifetime should be that long. Fractions (`"1.5s"`),
+/// spaces, signs and values above `u64::MAX` nanoseconds are compile errors.
+///
+/// # Paths
+///
+/// A probe path starts with `/` and contains no `?`, `#`, `..`, whitespace
+/// or control characters, and does not end with `/` (so `"/"` is refused:
+/// readiness sub-paths would be ambiguous, and a probe there would shadow
+/// the application's root). The three probes need three different paths,
+/// and the liveness and startup paths must not equal a readiness sub-path
+/// `<readiness>/<check name>`.
+///
+/// Every mistake in one derive is reported in the same build, each on the
+/// token that is wrong.
+#[proc_macro_derive(HealthChecks, attributes(healthz))]
+pub fn derive_health_checks(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::derive(&input).into()
+}

@@ -1,0 +1,18 @@
+use healthz::HealthChecks;
+
+#[derive(HealthChecks)]
+#[healthz(cache = "-5s")]
+struct State {
+    #[healthz]
+    db: Db,
+}
+
+struct Db;
+
+impl healthz::Check for Db {
+    async fn check(&self) -> Result<(), healthz::CheckError> {
+        Ok(())
+    }
+}
+
+fn main() {}

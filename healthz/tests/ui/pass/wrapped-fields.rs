@@ -1,0 +1,54 @@
+use std::sync::Arc;
+
+use healthz::HealthChecks;
+
+#[derive(HealthChecks)]
+struct State<'a> {
+    #[healthz]
+    optional: Option<Arc<Db>>,
+    #[healthz]
+    shared: Arc<Db>,
+    #[healthz]
+    boxed: Box<Db>,
+    #[healthz]
+    borrowed: &'a Db,
+    #[healthz]
+    nested: Option<Arc<Option<Db>>>,
+}
+
+struct Db {
+    up: bool,
+}
+
+impl healthz::Check for Db {
+    async fn check(&self) -> Result<(), healthz::CheckError> {
+        if self.up {
+            Ok(())
+        } else {
+            Err(healthz::CheckError::unavailable(
+                healthz::CheckError::DATABASE,
+            ))
+        }
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let down = Db { up: false };
+    let state = State {
+        optional: None,
+        shared: Arc::new(Db { up: true }),
+        boxed: Box::new(Db { up: true }),
+        borrowed: &down,
+        nested: Some(Arc::new(Some(Db { up: true }))),
+    };
+    assert_eq!(State::config().checks.len(), 5);
+    assert!(
+        state.__healthz_check(0).await.is_ok(),
+        "None is not configured: it passes"
+    );
+    assert!(state.__healthz_check(1).await.is_ok());
+    assert!(state.__healthz_check(2).await.is_ok());
+    assert!(state.__healthz_check(3).await.is_err());
+    assert!(state.__healthz_check(4).await.is_ok());
+}
