@@ -38,6 +38,13 @@ struct RunContext {
 /// the runner drops it.
 const CLEANUP_GRACE: Duration = Duration::from_millis(50);
 
+/// How much earlier than the probe gives up on a check the check itself is
+/// told to give up, so that a check that honours [`deadline`] reports its
+/// own finding (busy, cannot connect) rather than a bare timeout.
+fn reserve(timeout: Duration) -> Duration {
+    (timeout / 10).min(Duration::from_millis(25))
+}
+
 /// The deadline of the check run being polled, if any.
 pub(crate) fn deadline() -> Option<Instant> {
     RUN.try_with(|run| run.deadline).ok()
@@ -192,7 +199,7 @@ async fn run<T>(
     let deadline = started + check.timeout;
     let context = RunContext {
         in_flight: token,
-        deadline,
+        deadline: deadline - reserve(check.timeout),
     };
     let future = RUN.scope(
         context,

@@ -107,3 +107,7 @@ pub fn request(method: Method, path: &str) -> Request<Full<Bytes>> {
 pub async fn get(addr: SocketAddr, path: &str) -> Reply {
     send(addr, request(Method::GET, path)).await
 }
+
+pub mod fault;
+pub mod servers;
+pub mod verdict;

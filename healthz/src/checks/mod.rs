@@ -3,5 +3,5 @@
 
 #[cfg(feature = "memcache")]
 pub mod memcache;
-#[cfg(feature = "sqlx")]
+#[cfg(any(feature = "sqlx", feature = "sqlx-0-9"))]
 mod sqlx;

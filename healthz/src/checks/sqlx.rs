@@ -1,13 +1,9 @@
-//! `Check` for `sqlx::Pool<DB>` (sqlx 0.8): PostgreSQL, MySQL/MariaDB,
-//! SQLite and `Any`.
+//! `Check` for `sqlx::Pool<DB>`: PostgreSQL, MySQL/MariaDB, SQLite and
+//! `Any`, for sqlx 0.8 (feature `sqlx`) and sqlx 0.9 (feature `sqlx-0-9`).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
-use sqlx::pool::PoolConnection;
-use sqlx::{Database, Executor, Pool};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 
 use crate::check::{deadline, CheckError, ErrorKind};
 
@@ -15,79 +11,100 @@ use crate::check::{deadline, CheckError, ErrorKind};
 /// timeout).
 const FALLBACK_TIMEOUT: Duration = Duration::from_millis(800);
 
-/// Acquires a connection from the application's own pool and runs
-/// `SELECT 1` on it, both before the check's deadline.
-///
-/// - A pool whose connections are all in use is **busy**: the check reports
-///   [`ErrorKind::Busy`] (degraded, still ready), because failing readiness
-///   on load would only move that load to the other pods.
-/// - A connection whose query failed or did not answer in time is detached
-///   from the pool and dropped (its socket closed), never returned: sqlx
-///   pings a returned connection with no timeout, which on a dead socket
-///   would hold a pool permit forever.
-/// - A closed pool fails.
-impl<DB> crate::Check for Pool<DB>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
-    async fn check(&self) -> Result<(), CheckError> {
-        let deadline = deadline().unwrap_or_else(|| Instant::now() + FALLBACK_TIMEOUT);
-        if self.is_closed() {
-            return Err(CheckError::unavailable(CheckError::DATABASE).with_detail("the pool is closed"));
+/// The public message of a pool whose every connection is in use.
+const BUSY: &str = "busy: every connection is in use.";
+
+fn check_deadline() -> Instant {
+    deadline().unwrap_or_else(|| Instant::now() + FALLBACK_TIMEOUT)
+}
+
+fn unavailable(detail: impl std::fmt::Display + Send + Sync + 'static) -> CheckError {
+    CheckError::unavailable(CheckError::DATABASE).with_detail(detail)
+}
+
+fn timed_out(detail: &'static str) -> CheckError {
+    CheckError::new(ErrorKind::TimedOut, CheckError::DATABASE).with_detail(detail)
+}
+
+fn busy(size: u32) -> CheckError {
+    CheckError::busy(BUSY).with_detail(format!(
+        "no pooled connection became free before the deadline ({size} in use)"
+    ))
+}
+
+/// The same check for each supported sqlx major version: the crates differ,
+/// the API used here does not.
+macro_rules! pool_check {
+    ($sqlx:ident) => {
+        /// Acquires a connection from the application's own pool and runs
+        /// `SELECT 1` on it (as a simple query: nothing is prepared or
+        /// cached), both before the check's deadline.
+        ///
+        /// - A pool whose connections are all in use when the check starts,
+        ///   and stay so until the deadline, is **busy**: the check reports
+        ///   [`ErrorKind::Busy`] (degraded, still ready), because failing
+        ///   readiness under load would only move that load to the other
+        ///   pods. A pool that had room but could not connect in time fails.
+        ///   (A connection that sqlx is pinging on its way back to the pool
+        ///   counts as in use: with a one-connection pool on a dead network,
+        ///   the check can only say busy until that ping gives up.)
+        /// - A connection whose query failed or did not answer in time is
+        ///   detached from the pool and dropped (its socket closed), never
+        ///   returned: sqlx pings a returned connection with no timeout,
+        ///   which on a dead socket would hold a pool permit forever.
+        /// - A closed pool fails.
+        impl<DB> crate::Check for $sqlx::Pool<DB>
+        where
+            DB: $sqlx::Database,
+            for<'c> &'c mut DB::Connection: $sqlx::Executor<'c, Database = DB>,
+        {
+            async fn check(&self) -> Result<(), CheckError> {
+                use tokio::time::timeout_at;
+
+                let deadline = check_deadline();
+                if self.is_closed() {
+                    return Err(unavailable("the pool is closed"));
+                }
+                // Judged before acquiring: a pool that had room but could
+                // not hand out a connection in time is failing to connect
+                // (its size counts connects in progress), not busy.
+                let saturated = self.num_idle() == 0
+                    && self.size() >= self.options().get_max_connections();
+                let mut connection = match timeout_at(deadline, self.acquire()).await {
+                    Ok(Ok(connection)) => connection,
+                    Ok(Err($sqlx::Error::PoolTimedOut)) | Err(_) if saturated => {
+                        return Err(busy(self.size()));
+                    }
+                    Ok(Err(error)) => return Err(unavailable(error)),
+                    Err(_elapsed) => return Err(timed_out("timed out acquiring a connection")),
+                };
+                // Boxed so that the check's future is `Send` without the
+                // compiler having to prove it through the higher-ranked
+                // `Executor` bound, which it cannot.
+                let query: std::pin::Pin<
+                    Box<dyn std::future::Future<Output = Result<_, $sqlx::Error>> + Send + '_>,
+                > = Box::pin($sqlx::Executor::execute(&mut *connection, "SELECT 1"));
+                match timeout_at(deadline, query).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(error)) => {
+                        // Take it out of the pool (freeing its permit for a
+                        // replacement) and close the socket without a round
+                        // trip that could hang.
+                        drop(connection.detach());
+                        Err(unavailable(error))
+                    }
+                    Err(_elapsed) => {
+                        drop(connection.detach());
+                        Err(timed_out("SELECT 1 did not answer before the deadline"))
+                    }
+                }
+            }
         }
-        let mut connection = match timeout_at(deadline, self.acquire()).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) if is_saturated(self) => {
-                return Err(CheckError::busy("busy: every connection is in use.").with_detail(
-                    format_args!("no connection became free (pool size {})", self.size()).to_string(),
-                ));
-            }
-            Ok(Err(error)) => {
-                return Err(CheckError::unavailable(CheckError::DATABASE).with_detail(error));
-            }
-            Err(_elapsed) => {
-                return Err(CheckError::new(ErrorKind::TimedOut, CheckError::DATABASE)
-                    .with_detail("timed out acquiring a connection"));
-            }
-        };
-        match timeout_at(deadline, select_one(&mut connection)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => {
-                discard(connection);
-                Err(CheckError::unavailable(CheckError::DATABASE).with_detail(error))
-            }
-            Err(_elapsed) => {
-                discard(connection);
-                Err(CheckError::new(ErrorKind::TimedOut, CheckError::DATABASE)
-                    .with_detail("SELECT 1 did not answer before the deadline"))
-            }
-        }
-    }
+    };
 }
 
-/// Runs `SELECT 1` (as a simple query: no statement is prepared or cached).
-///
-/// Boxed so that the check's future is `Send` without the compiler having
-/// to prove it through the higher-ranked `Executor` bound, which it cannot.
-fn select_one<DB>(
-    connection: &mut PoolConnection<DB>,
-) -> Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + '_>>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-{
-    let query = (&mut **connection).execute("SELECT 1");
-    Box::pin(async move { query.await.map(drop) })
-}
+#[cfg(feature = "sqlx")]
+pool_check!(sqlx);
 
-/// Takes a connection out of the pool (freeing its permit so the pool can
-/// open a replacement) and drops it, which closes the socket without a
-/// round trip that could hang.
-fn discard<DB: Database>(connection: PoolConnection<DB>) {
-    drop(connection.detach());
-}
-
-fn is_saturated<DB: Database>(pool: &Pool<DB>) -> bool {
-    pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections()
-}
+#[cfg(feature = "sqlx-0-9")]
+pool_check!(sqlx09);
