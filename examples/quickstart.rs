@@ -22,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use healthz::checks::memcache::MemcacheClient;
 use healthz::HealthChecks;
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
@@ -32,9 +33,10 @@ struct AppState {
     /// Readiness runs `SELECT 1` here.
     #[healthz(timeout = "500ms")]
     db: AnyPool,
-    /// Checked only when `MEMCACHE_URL` is set (`None` passes).
+    /// Checked only when `MEMCACHE_URL` is set (`None` passes). Derefs to a
+    /// `memcache::Client`; built without needing memcached to be up.
     #[healthz(name = "cache", timeout = "300ms")]
-    sessions: Option<memcache::Client>,
+    sessions: Option<MemcacheClient>,
     /// Not annotated: never checked.
     placeholder: &'static str,
 }
