@@ -35,6 +35,8 @@ pub enum Fault {
 pub struct FaultProxy {
     addr: SocketAddr,
     fault: watch::Sender<Fault>,
+    /// Bumped to reset every black-holed connection.
+    black_holes: watch::Sender<u64>,
     connections: Arc<Mutex<usize>>,
     thread: Option<std::thread::JoinHandle<()>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -47,6 +49,7 @@ impl FaultProxy {
         let addr = std_listener.local_addr().expect("proxy address");
         std_listener.set_nonblocking(true).expect("nonblocking");
         let (fault, faults) = watch::channel(Fault::Pass);
+        let (black_holes, holes) = watch::channel(0u64);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let connections = Arc::new(Mutex::new(0));
         let counter = connections.clone();
@@ -60,7 +63,7 @@ impl FaultProxy {
                 runtime.block_on(async move {
                     let listener = TcpListener::from_std(std_listener).expect("proxy listener");
                     tokio::select! {
-                        () = run(listener, addr, target, faults, counter) => {}
+                        () = run(listener, addr, target, faults, holes, counter) => {}
                         _ = stopped => {}
                     }
                 });
@@ -69,6 +72,7 @@ impl FaultProxy {
         FaultProxy {
             addr,
             fault,
+            black_holes,
             connections,
             thread: Some(thread),
             stop: Some(stop),
@@ -85,6 +89,14 @@ impl FaultProxy {
         self.fault.send_replace(fault);
         // Let the proxy thread rebind or fill its listener before the test
         // goes on.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// Resets every connection that a `Silent` or `HangConnect` fault
+    /// turned into a black hole, as the client's TCP stack eventually does
+    /// when its retransmissions or keepalives go unanswered.
+    pub fn reset_black_holes(&self) {
+        self.black_holes.send_modify(|epoch| *epoch += 1);
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -111,6 +123,7 @@ async fn run(
     addr: SocketAddr,
     target: SocketAddr,
     mut faults: watch::Receiver<Fault>,
+    holes: watch::Receiver<u64>,
     accepted: Arc<Mutex<usize>>,
 ) {
     let mut listener = Some(listener);
@@ -148,7 +161,7 @@ async fn run(
                     accepted_connection = active.accept() => {
                         if let Ok((client, _)) = accepted_connection {
                             *accepted.lock().unwrap() += 1;
-                            tokio::spawn(connection(client, target, faults.clone()));
+                            tokio::spawn(connection(client, target, faults.clone(), holes.clone()));
                         }
                     }
                     changed = faults.changed() => if changed.is_err() { return },
@@ -199,11 +212,16 @@ async fn full_listener(addr: SocketAddr) -> (TcpListener, Vec<TcpStream>) {
 }
 
 /// One client connection, forwarded or mistreated as the fault says.
-async fn connection(mut client: TcpStream, target: SocketAddr, mut faults: watch::Receiver<Fault>) {
+async fn connection(
+    mut client: TcpStream,
+    target: SocketAddr,
+    mut faults: watch::Receiver<Fault>,
+    holes: watch::Receiver<u64>,
+) {
     let fault = *faults.borrow_and_update();
     match fault {
         Fault::Reset => return reset(client),
-        Fault::Silent | Fault::HangConnect => return swallow(client).await,
+        Fault::Silent | Fault::HangConnect => return swallow(client, holes).await,
         Fault::Refuse => return,
         Fault::Pass => {}
     }
@@ -225,7 +243,7 @@ async fn connection(mut client: TcpStream, target: SocketAddr, mut faults: watch
             Fault::Refuse => return,
             Fault::Silent | Fault::HangConnect => {
                 drop(server);
-                return swallow(client).await;
+                return swallow(client, holes).await;
             }
         }
         tokio::select! {
@@ -243,12 +261,15 @@ async fn connection(mut client: TcpStream, target: SocketAddr, mut faults: watch
 }
 
 /// A black hole: reads and discards whatever the client sends, never
-/// answers and never closes, until the client gives up.
-async fn swallow(mut client: TcpStream) {
+/// answers and never closes, until the client gives up or the test resets
+/// the black holes.
+async fn swallow(mut client: TcpStream, mut holes: watch::Receiver<u64>) {
+    holes.mark_unchanged();
     let mut sink = [0u8; 4096];
-    while let Ok(n) = client.read(&mut sink).await {
-        if n == 0 {
-            return;
+    loop {
+        tokio::select! {
+            read = client.read(&mut sink) => if matches!(read, Ok(0) | Err(_)) { return },
+            _ = holes.changed() => return reset(client),
         }
     }
 }

@@ -5,3 +5,5 @@
 pub mod memcache;
 #[cfg(any(feature = "sqlx", feature = "sqlx-0-9"))]
 mod sqlx;
+#[cfg(feature = "redis")]
+mod redis;

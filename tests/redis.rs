@@ -1,0 +1,179 @@
+//! The Redis checks against a real Redis server, through a fault proxy: a
+//! `ConnectionManager`, a deadpool-redis pool and a `MultiplexedConnection`.
+
+use std::time::Duration;
+
+use healthz::HealthChecks;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use support::fault::{Fault, FaultProxy};
+use support::servers::{Kind, Server};
+use support::verdict::{assert_recovers, assert_unready};
+use support::{get, serve};
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "500ms", cache = "0s")]
+struct RedisState {
+    #[healthz(name = "redis")]
+    manager: ConnectionManager,
+    #[healthz(name = "redis-pool")]
+    pool: deadpool_redis::Pool,
+}
+
+const DEADLINE: Duration = Duration::from_millis(500);
+const MESSAGES: &[&str] = &["cannot connect to redis.", "timed out after 500ms."];
+const RECOVERY: Duration = Duration::from_secs(20);
+
+fn manager(url: &str) -> ConnectionManager {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(250)))
+        .set_response_timeout(Some(Duration::from_millis(250)))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(200));
+    ConnectionManager::new_lazy_with_config(redis::Client::open(url).unwrap(), config)
+        .expect("a lazy connection manager")
+}
+
+fn pool(url: &str, max_size: usize) -> deadpool_redis::Pool {
+    let mut config = deadpool_redis::Config::from_url(url);
+    config.pool = Some(deadpool_redis::PoolConfig::new(max_size));
+    config
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .expect("a deadpool-redis pool")
+}
+
+/// The app's own use of Redis, which must work again after recovery.
+async fn app_round_trip(pool: &deadpool_redis::Pool, manager: &ConnectionManager) {
+    let round_trip = async {
+        let mut connection = pool.get().await.expect("a pooled connection after recovery");
+        let _: () = redis::cmd("SET").arg("k").arg("v").query_async(&mut connection).await.unwrap();
+        let mut manager = manager.clone();
+        let value: String = redis::cmd("GET").arg("k").query_async(&mut manager).await.unwrap();
+        assert_eq!(value, "v");
+    };
+    tokio::time::timeout(Duration::from_secs(10), round_trip)
+        .await
+        .expect("the app's Redis round trip hung after recovery");
+}
+
+/// Readiness names both checks while Redis is unreachable.
+async fn assert_both_unready(addr: std::net::SocketAddr, secrets: &[String]) {
+    let reply = assert_unready(addr, "redis", MESSAGES, DEADLINE, secrets).await;
+    assert!(
+        reply.body.lines().any(|line| line.starts_with("redis-pool: ")),
+        "{:?}",
+        reply.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stopped_killed_and_restarted() {
+    let mut server = Server::start(Kind::Redis);
+    let proxy = FaultProxy::start(server.addr());
+    let url = server.url_via(proxy.addr());
+    let state = RedisState {
+        manager: manager(&url),
+        pool: pool(&url, 4),
+    };
+    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
+    assert_recovers(addr, RECOVERY).await;
+
+    server.stop();
+    assert_both_unready(addr, &secrets).await;
+    server.resume();
+    assert_recovers(addr, RECOVERY).await;
+    app_round_trip(&state.pool, &state.manager).await;
+
+    server.kill();
+    assert_both_unready(addr, &secrets).await;
+    server.resume();
+    assert_recovers(addr, RECOVERY).await;
+    app_round_trip(&state.pool, &state.manager).await;
+
+    server.restart();
+    assert_recovers(addr, RECOVERY).await;
+    app_round_trip(&state.pool, &state.manager).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_faults() {
+    let server = Server::start(Kind::Redis);
+    let proxy = FaultProxy::start(server.addr());
+    let url = server.url_via(proxy.addr());
+    let state = RedisState {
+        manager: manager(&url),
+        pool: pool(&url, 4),
+    };
+    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
+    assert_recovers(addr, RECOVERY).await;
+
+    for fault in [Fault::Refuse, Fault::Reset, Fault::Silent, Fault::HangConnect] {
+        proxy.set(fault);
+        for _ in 0..3 {
+            assert_both_unready(addr, &secrets).await;
+        }
+        proxy.set(Fault::Pass);
+        if matches!(fault, Fault::Silent | Fault::HangConnect) {
+            // The pool drops the black-holed connection its check used and
+            // opens a new one. The manager cannot: redis-rs reconnects on
+            // I/O errors, not on response timeouts, so on a half-open socket
+            // the app's own commands fail as well, and readiness says so
+            // rather than pretend.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let verbose = get(addr, "/readiness?verbose").await;
+            assert!(verbose.body.starts_with("[-]redis failed: "), "{}", verbose.body);
+            assert!(verbose.body.contains("[+]redis-pool ok"), "{}", verbose.body);
+            let mut manager = state.manager.clone();
+            let app = redis::cmd("PING").query_async::<String>(&mut manager).await;
+            assert!(app.is_err(), "the app's manager works while the check says it does not");
+            // Once the dead socket errors out (TCP keepalive or
+            // retransmission limits, in production), the manager
+            // reconnects and readiness recovers without a restart.
+            proxy.reset_black_holes();
+        }
+        assert_recovers(addr, RECOVERY).await;
+        app_round_trip(&state.pool, &state.manager).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturated_pool_is_busy_not_broken() {
+    let server = Server::start(Kind::Redis);
+    let url = server.url();
+    let state = RedisState {
+        manager: manager(&url),
+        pool: pool(&url, 1),
+    };
+    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    assert_recovers(addr, RECOVERY).await;
+
+    let held = state.pool.get().await.unwrap();
+    let reply = get(addr, "/readiness?verbose").await;
+    assert_eq!(reply.status, http::StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        "[+]redis ok\n[~]redis-pool degraded: busy: every connection is in use\nreadiness check passed"
+    );
+    drop(held);
+    let reply = get(addr, "/readiness?verbose").await;
+    assert_eq!(reply.body, "[+]redis ok\n[+]redis-pool ok\nreadiness check passed");
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "500ms", cache = "0s")]
+struct MultiplexedState {
+    #[healthz(name = "redis")]
+    connection: MultiplexedConnection,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multiplexed_connection_passes_then_fails_when_its_server_dies() {
+    let mut server = Server::start(Kind::Redis);
+    let client = redis::Client::open(server.url()).unwrap();
+    let connection = client.get_multiplexed_async_connection().await.unwrap();
+    let addr = serve(axum::Router::new().layer(MultiplexedState { connection }.probes())).await;
+    assert_eq!(get(addr, "/readiness").await.body, "OK");
+    server.kill();
+    assert_unready(addr, "redis", MESSAGES, DEADLINE, &[server.port().to_string()]).await;
+}
