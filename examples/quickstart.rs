@@ -47,8 +47,7 @@ const DEMO_TOKEN: &str = "demo-token";
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     sqlx::any::install_default_drivers();
@@ -93,11 +92,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
-    println!("  curl -i http://{addr}/healthz              liveness: 200 OK, never touches a dependency");
+    println!(
+        "  curl -i http://{addr}/healthz              liveness: 200 OK, never touches a dependency"
+    );
     println!("  curl -i http://{addr}/readiness            readiness: SELECT 1 on the database (and memcached stats)");
     println!("  curl -i 'http://{addr}/readiness?verbose'  one line per check");
     println!("  curl -i http://{addr}/readiness/db         the database check alone");
-    println!("  curl -i http://{addr}/startupz             startup: 200 once every check has passed");
+    println!(
+        "  curl -i http://{addr}/startupz             startup: 200 once every check has passed"
+    );
     println!("  curl -i http://{addr}/                     the app: 401 without a token");
     println!("  curl -i -H 'Authorization: Bearer {DEMO_TOKEN}' http://{addr}/");
     axum::serve(listener, app).await?;
@@ -109,9 +112,11 @@ async fn create_tokens_table(db: &AnyPool) -> Result<(), sqlx::Error> {
         .execute(db)
         .await?;
     sqlx::query("DELETE FROM api_tokens").execute(db).await?;
-    sqlx::query(&format!("INSERT INTO api_tokens (token) VALUES ('{DEMO_TOKEN}')"))
-        .execute(db)
-        .await?;
+    sqlx::query(&format!(
+        "INSERT INTO api_tokens (token) VALUES ('{DEMO_TOKEN}')"
+    ))
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -135,7 +140,11 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         });
     match known {
         Ok(true) => next.run(request).await,
-        Ok(false) => (StatusCode::UNAUTHORIZED, "missing or unknown bearer token\n").into_response(),
+        Ok(false) => (
+            StatusCode::UNAUTHORIZED,
+            "missing or unknown bearer token\n",
+        )
+            .into_response(),
         Err(error) => {
             tracing::error!(%error, "auth lookup failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()

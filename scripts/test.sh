@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Runs everything CI runs: formatting, clippy, the docs build and every test.
+# Runs everything CI runs: installs the test servers when missing, then
+# formatting, clippy, the docs build and every test.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "provision test servers"
+bash scripts/provision.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

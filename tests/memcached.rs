@@ -35,12 +35,18 @@ const RECOVERY: Duration = Duration::from_secs(20);
 const CLIENT_TIMEOUT: Duration = Duration::from_millis(250);
 
 fn secrets(ports: &[u16]) -> Vec<String> {
-    ports.iter().map(u16::to_string).chain(["localhost".to_owned()]).collect()
+    ports
+        .iter()
+        .map(u16::to_string)
+        .chain(["localhost".to_owned()])
+        .collect()
 }
 
 /// The app's own use of the cache, which must work again after recovery.
 fn app_round_trip(client: &memcache::Client) {
-    client.set("healthz-test", "value", 60).expect("set after recovery");
+    client
+        .set("healthz-test", "value", 60)
+        .expect("set after recovery");
     let value: Option<String> = client.get("healthz-test").expect("get after recovery");
     assert_eq!(value.as_deref(), Some("value"));
 }
@@ -50,7 +56,15 @@ async fn one_server_stopped_killed_and_restarted() {
     let mut server = Server::start(Kind::Memcached);
     let proxy = FaultProxy::start(server.addr());
     let cache = connect_lazy(&[&server.url_via(proxy.addr())], CLIENT_TIMEOUT).unwrap();
-    let addr = serve(axum::Router::new().layer(CacheState { sessions: cache.clone() }.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            CacheState {
+                sessions: cache.clone(),
+            }
+            .probes(),
+        ),
+    )
+    .await;
     let secrets = secrets(&[server.port(), proxy.addr().port()]);
     assert_recovers(addr, RECOVERY).await;
 
@@ -76,11 +90,24 @@ async fn one_server_network_faults() {
     let server = Server::start(Kind::Memcached);
     let proxy = FaultProxy::start(server.addr());
     let cache = connect_lazy(&[&server.url_via(proxy.addr())], CLIENT_TIMEOUT).unwrap();
-    let addr = serve(axum::Router::new().layer(CacheState { sessions: cache.clone() }.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            CacheState {
+                sessions: cache.clone(),
+            }
+            .probes(),
+        ),
+    )
+    .await;
     let secrets = secrets(&[server.port(), proxy.addr().port()]);
     assert_recovers(addr, RECOVERY).await;
 
-    for fault in [Fault::Refuse, Fault::Reset, Fault::Silent, Fault::HangConnect] {
+    for fault in [
+        Fault::Refuse,
+        Fault::Reset,
+        Fault::Silent,
+        Fault::HangConnect,
+    ] {
         proxy.set(fault);
         for _ in 0..3 {
             assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets).await;
@@ -108,7 +135,15 @@ async fn two_servers_one_down_fails_and_the_plain_client_too() {
         .with_connection_timeout(CLIENT_TIMEOUT)
         .build()
         .expect("both servers are up");
-    let named = serve(axum::Router::new().layer(CacheState { sessions: cache.clone() }.probes())).await;
+    let named = serve(
+        axum::Router::new().layer(
+            CacheState {
+                sessions: cache.clone(),
+            }
+            .probes(),
+        ),
+    )
+    .await;
     let unnamed = serve(axum::Router::new().layer(PlainState { sessions: plain }.probes())).await;
     let secrets = secrets(&[up.port(), down.port()]);
     assert_recovers(named, RECOVERY).await;
@@ -119,7 +154,10 @@ async fn two_servers_one_down_fails_and_the_plain_client_too() {
     assert_unready(unnamed, "cache", MESSAGES, DEADLINE, &secrets).await;
     // Every server must answer: the one that is up does not make it pass.
     let verbose = get(named, "/readiness?verbose").await;
-    assert_eq!(verbose.body, "[-]cache failed: cannot connect to cache\nreadiness check failed");
+    assert_eq!(
+        verbose.body,
+        "[-]cache failed: cannot connect to cache\nreadiness check failed"
+    );
 
     down.resume();
     assert_recovers(named, RECOVERY).await;
@@ -144,7 +182,10 @@ async fn the_failing_server_is_named_in_the_log() {
     let detail = error.detail().expect("a detail").to_string();
     let down_name = format!("127.0.0.1:{}", down.port());
     let up_name = format!("127.0.0.1:{}", up.port());
-    assert!(detail.starts_with("1 of 2 memcached servers did not answer"), "{detail}");
+    assert!(
+        detail.starts_with("1 of 2 memcached servers did not answer"),
+        "{detail}"
+    );
     assert!(detail.contains(&down_name), "{detail}");
     assert!(!detail.contains(&up_name), "{detail}");
     assert_eq!(error.message(), "cannot connect to cache.");

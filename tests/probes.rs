@@ -65,7 +65,9 @@ impl Check for Fake {
             m if m == Mode::Pass as u8 => Ok(()),
             m if m == Mode::Fail as u8 => Err(CheckError::unavailable(CheckError::DATABASE)
                 .with_detail("connection refused by db.internal:5432 for user admin")),
-            m if m == Mode::Busy as u8 => Err(CheckError::busy("busy: every connection is in use.")),
+            m if m == Mode::Busy as u8 => {
+                Err(CheckError::busy("busy: every connection is in use."))
+            }
             m if m == Mode::Hang as u8 => std::future::pending().await,
             m if m == Mode::Slow as u8 => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -101,7 +103,11 @@ fn state() -> AppState {
 /// An auth middleware that fails every request, as one whose session store
 /// is down would.
 async fn broken_auth(_request: Request, _next: Next) -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, "session store unavailable").into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "session store unavailable",
+    )
+        .into_response()
 }
 
 /// The app: `/` and `POST /readiness` are its own routes, behind the
@@ -136,7 +142,10 @@ async fn liveness_answers_ok_and_never_runs_a_check() {
     }
     state.db.set(Mode::Fail);
     assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
-    assert_eq!(state.db.calls() + state.sessions.calls() + state.replica.calls(), 0);
+    assert_eq!(
+        state.db.calls() + state.sessions.calls() + state.replica.calls(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -147,7 +156,14 @@ async fn readiness_is_ok_when_every_check_passes() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, "OK");
     assert_eq!(reply.header("cache-control"), "no-store");
-    assert_eq!((state.db.calls(), state.sessions.calls(), state.replica.calls()), (1, 1, 1));
+    assert_eq!(
+        (
+            state.db.calls(),
+            state.sessions.calls(),
+            state.replica.calls()
+        ),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]
@@ -241,10 +257,16 @@ async fn a_sub_path_runs_one_check() {
     assert_eq!(reply.body, "db: cannot connect to database.");
 
     let reply = http_get(addr, "/readiness/db?verbose").await;
-    assert_eq!(reply.body, "[-]db failed: cannot connect to database\ndb check failed");
+    assert_eq!(
+        reply.body,
+        "[-]db failed: cannot connect to database\ndb check failed"
+    );
 
     let reply = http_get(addr, "/readiness/nope").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::NOT_FOUND, "no such check."));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::NOT_FOUND, "no such check.")
+    );
 }
 
 #[tokio::test]
@@ -276,7 +298,10 @@ async fn startup_opens_once_every_critical_check_has_passed_then_stays_open() {
     let reply = http_get(addr, "/startupz").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(state.db.calls(), calls);
-    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        http_get(addr, "/readiness").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }
 
 #[tokio::test]
@@ -294,7 +319,11 @@ async fn head_gets_the_same_status_and_headers_without_a_body() {
         assert_eq!(get_reply.status, status);
         assert_eq!(head_reply.body, "");
         for name in ["content-type", "content-length", "cache-control"] {
-            assert_eq!(head_reply.header(name), get_reply.header(name), "{name} of HEAD {path}");
+            assert_eq!(
+                head_reply.header(name),
+                get_reply.header(name),
+                "{name} of HEAD {path}"
+            );
         }
     }
 }
@@ -304,14 +333,30 @@ async fn other_methods_and_paths_reach_the_app() {
     let state = state();
     let addr = serve(open_app(state.probes())).await;
     let reply = send(addr, request(Method::POST, "/readiness")).await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "app got the POST"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "app got the POST")
+    );
     let reply = http_get(addr, "/").await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "app"));
     let reply = http_get(addr, "/healthz/extra").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "app's own path"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "app's own path")
+    );
     // Paths that only look like probes are the app's (here: its 404).
-    for path in ["/healthz/", "/Readiness", "/readinessx", "//readiness", "/startupz/x"] {
-        assert_eq!(http_get(addr, path).await.status, StatusCode::NOT_FOUND, "{path}");
+    for path in [
+        "/healthz/",
+        "/Readiness",
+        "/readinessx",
+        "//readiness",
+        "/startupz/x",
+    ] {
+        assert_eq!(
+            http_get(addr, path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     assert_eq!(state.db.calls(), 0);
 }
@@ -320,7 +365,10 @@ async fn other_methods_and_paths_reach_the_app() {
 async fn probes_are_answered_while_the_auth_layer_fails() {
     let state = state();
     let addr = serve(app_with_broken_auth(state.probes())).await;
-    assert_eq!(http_get(addr, "/").await.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        http_get(addr, "/").await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
     assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
     assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
     assert_eq!(http_get(addr, "/startupz").await.status, StatusCode::OK);
@@ -354,7 +402,10 @@ async fn probes_are_answered_while_an_inner_concurrency_limit_is_saturated() {
     entered.notified().await;
     let second = tokio::spawn(async move { http_get(addr, "/").await });
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!second.is_finished(), "the limit should hold the second app request");
+    assert!(
+        !second.is_finished(),
+        "the limit should hold the second app request"
+    );
 
     assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
     assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
@@ -378,7 +429,10 @@ async fn a_check_that_never_returns_fails_within_the_deadline() {
     assert_eq!(reply.body, "db: timed out after 300ms.");
     // The deadline is 300ms; the bound is generous for a shared machine.
     assert!(took < Duration::from_secs(3), "readiness took {took:?}");
-    assert!(took >= Duration::from_millis(300), "readiness answered before the deadline: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "readiness answered before the deadline: {took:?}"
+    );
 }
 
 #[derive(Clone, HealthChecks)]
@@ -445,11 +499,15 @@ async fn a_panicking_check_fails_and_the_server_keeps_serving() {
 /// ends with a trailer holding the byte count.
 async fn echo(request: Request) -> Response {
     let mut body = request.into_body();
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, Infallible>>(4);
+    let (sender, receiver) =
+        tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, Infallible>>(4);
     tokio::spawn(async move {
         let mut total = 0usize;
         while let Some(frame) = body.frame().await {
-            let data = frame.expect("request frame").into_data().unwrap_or_default();
+            let data = frame
+                .expect("request frame")
+                .into_data()
+                .unwrap_or_default();
             total += data.len();
             if sender.send(Ok(http_body::Frame::data(data))).await.is_err() {
                 return;
@@ -482,7 +540,9 @@ impl<T> futures_util::Stream for ReceiverStream<T> {
 #[tokio::test]
 async fn large_streamed_bodies_pass_through_byte_for_byte() {
     let state = state();
-    let app = Router::new().route("/echo", post(echo)).layer(state.probes());
+    let app = Router::new()
+        .route("/echo", post(echo))
+        .layer(state.probes());
     let addr = serve(app).await;
 
     // 8 MiB of a pattern that would show any reordering or loss, sent in
@@ -518,7 +578,10 @@ async fn large_streamed_bodies_pass_through_byte_for_byte() {
     let trailers = collected.trailers().cloned();
     let echoed = collected.to_bytes();
     assert_eq!(echoed.len(), payload.len());
-    assert!(echoed == payload[..], "the echoed body differs from what was sent");
+    assert!(
+        echoed == payload[..],
+        "the echoed body differs from what was sent"
+    );
     let trailers = trailers.expect("the app's trailers reach the client");
     assert_eq!(trailers["x-total"], payload.len().to_string().as_str());
 }
@@ -531,7 +594,10 @@ async fn drain_fails_readiness_but_not_liveness_or_the_app() {
     assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
     probes.drain();
     let reply = http_get(addr, "/readiness").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "shutting down"));
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    );
     assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
     assert_eq!(http_get(addr, "/").await.body, "app");
 }
@@ -544,13 +610,26 @@ async fn json_is_chosen_by_accept_or_format() {
     let reply = http_get(addr, "/readiness?format=json").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.header("content-type"), "application/health+json");
-    assert!(reply.body.starts_with(r#"{"status":"fail","checks":{"db:responseTime":[{"status":"pass""#), "{}", reply.body);
-    assert!(reply.body.contains(r#""cache:responseTime":[{"status":"fail""#), "{}", reply.body);
+    assert!(
+        reply
+            .body
+            .starts_with(r#"{"status":"fail","checks":{"db:responseTime":[{"status":"pass""#),
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply
+            .body
+            .contains(r#""cache:responseTime":[{"status":"fail""#),
+        "{}",
+        reply.body
+    );
 
     let mut accept = request(Method::GET, "/readiness");
-    accept
-        .headers_mut()
-        .insert("accept", "text/html, application/health+json;q=0.9".parse().unwrap());
+    accept.headers_mut().insert(
+        "accept",
+        "text/html, application/health+json;q=0.9".parse().unwrap(),
+    );
     let reply = send(addr, accept).await;
     assert_eq!(reply.header("content-type"), "application/health+json");
 }

@@ -44,10 +44,22 @@ fn pool(url: &str, max_size: usize) -> deadpool_redis::Pool {
 /// The app's own use of Redis, which must work again after recovery.
 async fn app_round_trip(pool: &deadpool_redis::Pool, manager: &ConnectionManager) {
     let round_trip = async {
-        let mut connection = pool.get().await.expect("a pooled connection after recovery");
-        let _: () = redis::cmd("SET").arg("k").arg("v").query_async(&mut connection).await.unwrap();
+        let mut connection = pool
+            .get()
+            .await
+            .expect("a pooled connection after recovery");
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg("v")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
         let mut manager = manager.clone();
-        let value: String = redis::cmd("GET").arg("k").query_async(&mut manager).await.unwrap();
+        let value: String = redis::cmd("GET")
+            .arg("k")
+            .query_async(&mut manager)
+            .await
+            .unwrap();
         assert_eq!(value, "v");
     };
     tokio::time::timeout(Duration::from_secs(10), round_trip)
@@ -59,7 +71,10 @@ async fn app_round_trip(pool: &deadpool_redis::Pool, manager: &ConnectionManager
 async fn assert_both_unready(addr: std::net::SocketAddr, secrets: &[String]) {
     let reply = assert_unready(addr, "redis", MESSAGES, DEADLINE, secrets).await;
     assert!(
-        reply.body.lines().any(|line| line.starts_with("redis-pool: ")),
+        reply
+            .body
+            .lines()
+            .any(|line| line.starts_with("redis-pool: ")),
         "{:?}",
         reply.body
     );
@@ -108,7 +123,12 @@ async fn network_faults() {
     let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
     assert_recovers(addr, RECOVERY).await;
 
-    for fault in [Fault::Refuse, Fault::Reset, Fault::Silent, Fault::HangConnect] {
+    for fault in [
+        Fault::Refuse,
+        Fault::Reset,
+        Fault::Silent,
+        Fault::HangConnect,
+    ] {
         proxy.set(fault);
         for _ in 0..3 {
             assert_both_unready(addr, &secrets).await;
@@ -122,11 +142,22 @@ async fn network_faults() {
             // rather than pretend.
             tokio::time::sleep(Duration::from_secs(1)).await;
             let verbose = get(addr, "/readiness?verbose").await;
-            assert!(verbose.body.starts_with("[-]redis failed: "), "{}", verbose.body);
-            assert!(verbose.body.contains("[+]redis-pool ok"), "{}", verbose.body);
+            assert!(
+                verbose.body.starts_with("[-]redis failed: "),
+                "{}",
+                verbose.body
+            );
+            assert!(
+                verbose.body.contains("[+]redis-pool ok"),
+                "{}",
+                verbose.body
+            );
             let mut manager = state.manager.clone();
             let app = redis::cmd("PING").query_async::<String>(&mut manager).await;
-            assert!(app.is_err(), "the app's manager works while the check says it does not");
+            assert!(
+                app.is_err(),
+                "the app's manager works while the check says it does not"
+            );
             // Once the dead socket errors out (TCP keepalive or
             // retransmission limits, in production), the manager
             // reconnects and readiness recovers without a restart.
@@ -157,7 +188,10 @@ async fn a_saturated_pool_is_busy_not_broken() {
     );
     drop(held);
     let reply = get(addr, "/readiness?verbose").await;
-    assert_eq!(reply.body, "[+]redis ok\n[+]redis-pool ok\nreadiness check passed");
+    assert_eq!(
+        reply.body,
+        "[+]redis ok\n[+]redis-pool ok\nreadiness check passed"
+    );
 }
 
 #[derive(Clone, HealthChecks)]
@@ -175,5 +209,12 @@ async fn a_multiplexed_connection_passes_then_fails_when_its_server_dies() {
     let addr = serve(axum::Router::new().layer(MultiplexedState { connection }.probes())).await;
     assert_eq!(get(addr, "/readiness").await.body, "OK");
     server.kill();
-    assert_unready(addr, "redis", MESSAGES, DEADLINE, &[server.port().to_string()]).await;
+    assert_unready(
+        addr,
+        "redis",
+        MESSAGES,
+        DEADLINE,
+        &[server.port().to_string()],
+    )
+    .await;
 }

@@ -83,7 +83,8 @@ macro_rules! sql_suite {
                 let mut server = Server::start($kind);
                 let proxy = FaultProxy::start(server.addr());
                 let pool = pool(&server.url_via(proxy.addr()), 2, true);
-                let addr = serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
+                let addr =
+                    serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
                 let secrets = secrets(&server, &proxy);
 
                 assert_recovers(addr, RECOVERY).await;
@@ -112,11 +113,17 @@ macro_rules! sql_suite {
                 let server = Server::start($kind);
                 let proxy = FaultProxy::start(server.addr());
                 let pool = pool(&server.url_via(proxy.addr()), 2, true);
-                let addr = serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
+                let addr =
+                    serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
                 let secrets = secrets(&server, &proxy);
                 assert_recovers(addr, RECOVERY).await;
 
-                for fault in [Fault::Refuse, Fault::Reset, Fault::Silent, Fault::HangConnect] {
+                for fault in [
+                    Fault::Refuse,
+                    Fault::Reset,
+                    Fault::Silent,
+                    Fault::HangConnect,
+                ] {
                     settle(&pool).await;
                     proxy.set(fault);
                     for _ in 0..3 {
@@ -137,7 +144,8 @@ macro_rules! sql_suite {
                 let server = Server::start($kind);
                 let proxy = FaultProxy::start(server.addr());
                 let pool = pool(&server.url_via(proxy.addr()), 1, false);
-                let addr = serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
+                let addr =
+                    serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
                 let secrets = secrets(&server, &proxy);
                 assert_recovers(addr, RECOVERY).await;
                 app_query(&pool).await;
@@ -156,7 +164,8 @@ macro_rules! sql_suite {
             async fn saturated_pool_is_busy_not_broken() {
                 let server = Server::start($kind);
                 let pool = pool(&server.url(), 2, true);
-                let addr = serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
+                let addr =
+                    serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
                 assert_recovers(addr, RECOVERY).await;
 
                 let slow: Vec<_> = (0..2)
@@ -168,7 +177,10 @@ macro_rules! sql_suite {
                 // Wait until both slow queries hold their connections.
                 let started = std::time::Instant::now();
                 while !(pool.size() == 2 && pool.num_idle() == 0) {
-                    assert!(started.elapsed() < RECOVERY, "the slow queries never started");
+                    assert!(
+                        started.elapsed() < RECOVERY,
+                        "the slow queries never started"
+                    );
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 let reply = get(addr, "/readiness?verbose").await;
@@ -178,7 +190,11 @@ macro_rules! sql_suite {
                     "[~]db degraded: busy: every connection is in use\nreadiness check passed"
                 );
                 let json = get(addr, "/readiness?format=json").await;
-                assert!(json.body.starts_with(r#"{"status":"warn""#), "{}", json.body);
+                assert!(
+                    json.body.starts_with(r#"{"status":"warn""#),
+                    "{}",
+                    json.body
+                );
                 assert_no_secrets(&json.body, &[USER.to_owned(), PASSWORD.to_owned()]);
 
                 for query in slow {
@@ -192,10 +208,34 @@ macro_rules! sql_suite {
     };
 }
 
-sql_suite!(postgres_sqlx_0_8, sqlx, Postgres, Kind::Postgres, "SELECT pg_sleep(3)");
-sql_suite!(mariadb_sqlx_0_8, sqlx, MySql, Kind::MariaDb, "SELECT SLEEP(3)");
-sql_suite!(postgres_sqlx_0_9, sqlx09, Postgres, Kind::Postgres, "SELECT pg_sleep(3)");
-sql_suite!(mariadb_sqlx_0_9, sqlx09, MySql, Kind::MariaDb, "SELECT SLEEP(3)");
+sql_suite!(
+    postgres_sqlx_0_8,
+    sqlx,
+    Postgres,
+    Kind::Postgres,
+    "SELECT pg_sleep(3)"
+);
+sql_suite!(
+    mariadb_sqlx_0_8,
+    sqlx,
+    MySql,
+    Kind::MariaDb,
+    "SELECT SLEEP(3)"
+);
+sql_suite!(
+    postgres_sqlx_0_9,
+    sqlx09,
+    Postgres,
+    Kind::Postgres,
+    "SELECT pg_sleep(3)"
+);
+sql_suite!(
+    mariadb_sqlx_0_9,
+    sqlx09,
+    MySql,
+    Kind::MariaDb,
+    "SELECT SLEEP(3)"
+);
 
 macro_rules! sqlite_suite {
     ($module:ident, $sqlx:ident) => {
@@ -214,9 +254,13 @@ macro_rules! sqlite_suite {
                 let pool = sqlx::sqlite::SqlitePoolOptions::new()
                     .connect_lazy(&url)
                     .expect("pool options");
-                let addr = serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
+                let addr =
+                    serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
                 let reply = get(addr, "/readiness").await;
-                assert_eq!((reply.status, reply.body.as_str()), (http::StatusCode::OK, "OK"));
+                assert_eq!(
+                    (reply.status, reply.body.as_str()),
+                    (http::StatusCode::OK, "OK")
+                );
 
                 pool.close().await;
                 let reply = get(addr, "/readiness").await;

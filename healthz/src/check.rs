@@ -26,7 +26,7 @@ use std::sync::Arc;
 /// The returned future may be dropped at any await point when the check's
 /// deadline passes, so it must not leave shared state half-updated. Work that
 /// cannot be cancelled (a blocking client call) should run through
-/// [`blocking`](crate::check::blocking), which keeps the check counted as in
+/// [`blocking`], which keeps the check counted as in
 /// flight until the call really returns.
 ///
 /// ```
@@ -48,7 +48,7 @@ use std::sync::Arc;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be health-checked",
     label = "this field type does not implement `healthz::Check`",
-    note = "enable the healthz feature for this client (`sqlx`, `memcache`), implement `healthz::Check` for it, or write `#[healthz(with = my_check_fn)]` with an `async fn(&{Self}) -> Result<(), E>`"
+    note = "enable the healthz feature for this client (`sqlx`, `sqlx-0-9`, `memcache`, `redis`, `deadpool-redis`), implement `healthz::Check` for it, or write `#[healthz(with = my_check_fn)]` with an `async fn(&{Self}) -> Result<(), E>`"
 )]
 pub trait Check: Send + Sync {
     /// Runs the check once. `Ok(())` means the dependency is ready.
@@ -172,7 +172,8 @@ impl CheckError {
 impl fmt::Debug for CheckError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("CheckError");
-        out.field("kind", &self.kind).field("message", &self.message);
+        out.field("kind", &self.kind)
+            .field("message", &self.message);
         if let Some(detail) = &self.detail {
             out.field("detail", &format_args!("{detail}"));
         }
@@ -225,7 +226,7 @@ where
         let _in_flight = in_flight;
         work()
     });
-    handle.await.map_err(|error| {
-        CheckError::new(ErrorKind::Panicked, "check panicked.").with_detail(error)
-    })
+    handle
+        .await
+        .map_err(|error| CheckError::new(ErrorKind::Panicked, "check panicked.").with_detail(error))
 }

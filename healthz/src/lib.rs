@@ -54,10 +54,15 @@
 //!
 //! # Feature flags
 //!
-//! | feature | default | enables |
-//! |---|---|---|
-//! | `sqlx` | off | [`Check`] for `sqlx::Pool<DB>` (sqlx 0.8): acquire and `SELECT 1` under the deadline |
-//! | `memcache` | off | [`Check`] for `memcache::Client` (memcache 0.21): `stats` on every server, and [`checks::memcache::connect_lazy`] |
+//! Every integration is behind a feature; none is on by default.
+//!
+//! | feature | enables |
+//! |---|---|
+//! | `sqlx` | [`Check`] for `sqlx::Pool<DB>` (sqlx 0.8): acquire and `SELECT 1` under the deadline |
+//! | `sqlx-0-9` | the same for sqlx 0.9 |
+//! | `memcache` | [`Check`] for `memcache::Client` (memcache 0.21) and `checks::memcache::MemcacheClient`: `stats` on every server |
+//! | `redis` | [`Check`] for `redis::aio::ConnectionManager` and `MultiplexedConnection` (redis 1.x): `PING` |
+//! | `deadpool-redis` | [`Check`] for `deadpool_redis::Pool` (deadpool-redis 0.23): `PING` on a pooled connection |
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 

@@ -163,9 +163,8 @@ where
         let config = T::config();
         let probe_start = Instant::now();
         let probe_deadline = probe_start + config.probe_timeout;
-        let selected = |index: &usize| {
-            only.is_none_or(|only| only == *index) && !excluded.contains(index)
-        };
+        let selected =
+            |index: &usize| only.is_none_or(|only| only == *index) && !excluded.contains(index);
         let lookups: Vec<(usize, Lookup)> = (0..config.checks.len())
             .filter(selected)
             .map(|index| {
@@ -275,10 +274,7 @@ where
         }
         let config = T::config();
         let (report, probe_name) = match route.probe {
-            Probe::Readiness => (
-                self.evaluate(None, &route.excluded).await,
-                "readiness",
-            ),
+            Probe::Readiness => (self.evaluate(None, &route.excluded).await, "readiness"),
             Probe::Check(index) => (
                 self.evaluate(Some(index), &[]).await,
                 config.checks[index].name,

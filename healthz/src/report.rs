@@ -340,7 +340,11 @@ mod tests {
             checks: vec![
                 check("db", true, failed("cannot connect to database.")),
                 check("replica", false, failed("cannot connect to database.")),
-                check("cache", true, Outcome::timed_out(Duration::from_millis(300))),
+                check(
+                    "cache",
+                    true,
+                    Outcome::timed_out(Duration::from_millis(300)),
+                ),
                 check("search", true, Outcome::Pass),
             ],
             excluded: vec![],

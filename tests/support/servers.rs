@@ -74,8 +74,12 @@ impl Server {
     /// be a fault proxy in front of the server).
     pub fn url_via(&self, addr: SocketAddr) -> String {
         match self.kind {
-            Kind::Postgres => format!("postgres://{USER}:{PASSWORD}@{addr}/{DATABASE}?sslmode=disable"),
-            Kind::MariaDb => format!("mysql://{USER}:{PASSWORD}@{addr}/{DATABASE}?ssl-mode=disabled"),
+            Kind::Postgres => {
+                format!("postgres://{USER}:{PASSWORD}@{addr}/{DATABASE}?sslmode=disable")
+            }
+            Kind::MariaDb => {
+                format!("mysql://{USER}:{PASSWORD}@{addr}/{DATABASE}?ssl-mode=disabled")
+            }
             Kind::Memcached => format!("memcache://{addr}"),
             Kind::Redis => format!("redis://{addr}/"),
         }
@@ -163,22 +167,35 @@ impl Server {
                 {
                     use std::io::Write;
                     let mut stdin = single.stdin.take().expect("stdin");
-                    writeln!(stdin, "CREATE DATABASE {DATABASE};").expect("write to postgres --single");
+                    writeln!(stdin, "CREATE DATABASE {DATABASE};")
+                        .expect("write to postgres --single");
                 }
                 let status = single.wait().expect("wait for postgres --single");
-                assert!(status.success(), "CREATE DATABASE failed: {}", self.log_tail());
+                assert!(
+                    status.success(),
+                    "CREATE DATABASE failed: {}",
+                    self.log_tail()
+                );
             }
             Kind::MariaDb => {
                 let install = find("mariadb-install-db", Kind::MariaDb);
                 std::fs::create_dir_all(&data).expect("create data dir");
                 let status = Command::new(install)
                     .arg(format!("--datadir={}", data.display()))
-                    .args(["--user=root", "--auth-root-authentication-method=socket", "--skip-test-db"])
+                    .args([
+                        "--user=root",
+                        "--auth-root-authentication-method=socket",
+                        "--skip-test-db",
+                    ])
                     .stdout(Stdio::null())
                     .stderr(log_file(&self.log()))
                     .status()
                     .expect("run mariadb-install-db");
-                assert!(status.success(), "mariadb-install-db failed: {}", self.log_tail());
+                assert!(
+                    status.success(),
+                    "mariadb-install-db failed: {}",
+                    self.log_tail()
+                );
                 let init = format!(
                     "CREATE DATABASE IF NOT EXISTS {DATABASE};\n\
                      CREATE USER IF NOT EXISTS '{USER}'@'%' IDENTIFIED BY '{PASSWORD}';\n\
@@ -215,20 +232,48 @@ impl Server {
                     .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
                     .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
                     .arg(format!("--init-file={}", dir.join("init.sql").display()))
-                    .args(["--user=root", "--bind-address=127.0.0.1", "--skip-name-resolve"])
+                    .args([
+                        "--user=root",
+                        "--bind-address=127.0.0.1",
+                        "--skip-name-resolve",
+                    ])
                     .arg(format!("--port={port}"))
-                    .args(["--innodb-buffer-pool-size=16M", "--skip-log-bin", "--max-connections=50"]);
+                    .args([
+                        "--innodb-buffer-pool-size=16M",
+                        "--skip-log-bin",
+                        "--max-connections=50",
+                    ]);
                 command
             }
             Kind::Memcached => {
                 let mut command = Command::new(find("memcached", Kind::Memcached));
-                command.args(["-l", "127.0.0.1", "-p", &port, "-U", "0", "-u", "root", "-m", "16"]);
+                command.args([
+                    "-l",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    "0",
+                    "-u",
+                    "root",
+                    "-m",
+                    "16",
+                ]);
                 command
             }
             Kind::Redis => {
                 let mut command = Command::new(find("redis-server", Kind::Redis));
                 command
-                    .args(["--port", &port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                    .args([
+                        "--port",
+                        &port,
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
                     .arg("--dir")
                     .arg(&data);
                 command
@@ -271,7 +316,8 @@ impl Server {
     /// is not enough: PostgreSQL and MariaDB accept before they serve).
     fn answers(&self) -> bool {
         use std::io::{Read, Write};
-        let Ok(mut stream) = TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200)) else {
+        let Ok(mut stream) = TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200))
+        else {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
@@ -279,15 +325,21 @@ impl Server {
         match self.kind {
             Kind::Memcached => {
                 stream.write_all(b"version\r\n").is_ok()
-                    && stream.read(&mut buffer).is_ok_and(|n| buffer[..n].starts_with(b"VERSION"))
+                    && stream
+                        .read(&mut buffer)
+                        .is_ok_and(|n| buffer[..n].starts_with(b"VERSION"))
             }
             Kind::Redis => {
                 stream.write_all(b"PING\r\n").is_ok()
-                    && stream.read(&mut buffer).is_ok_and(|n| buffer[..n].starts_with(b"+PONG"))
+                    && stream
+                        .read(&mut buffer)
+                        .is_ok_and(|n| buffer[..n].starts_with(b"+PONG"))
             }
             // MariaDB greets first; a greeting arrives only once it serves,
             // and an init-file has run by then.
-            Kind::MariaDb => stream.read(&mut buffer).is_ok_and(|n| n > 4 && buffer[4] == 10),
+            Kind::MariaDb => stream
+                .read(&mut buffer)
+                .is_ok_and(|n| n > 4 && buffer[4] == 10),
             // PostgreSQL: an SSLRequest is answered with one byte, N or S,
             // only by a postmaster that accepts connections.
             Kind::Postgres => {
@@ -314,9 +366,14 @@ impl Drop for Server {
 /// Finds a server binary on PATH or where Debian's packages put it.
 fn find(name: &str, kind: Kind) -> PathBuf {
     let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).map(|dir| dir.join(name)).collect())
+        .map(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(name))
+                .collect()
+        })
         .unwrap_or_default();
-    candidates.extend(["/usr/sbin", "/usr/bin", "/usr/local/bin"].map(|dir| Path::new(dir).join(name)));
+    candidates
+        .extend(["/usr/sbin", "/usr/bin", "/usr/local/bin"].map(|dir| Path::new(dir).join(name)));
     if kind == Kind::Postgres {
         if let Ok(versions) = std::fs::read_dir("/usr/lib/postgresql") {
             let mut versions: Vec<PathBuf> = versions.flatten().map(|e| e.path()).collect();
@@ -327,7 +384,9 @@ fn find(name: &str, kind: Kind) -> PathBuf {
     candidates
         .into_iter()
         .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("`{name}` ({kind:?}) is not installed; install it with: {INSTALL}"))
+        .unwrap_or_else(|| {
+            panic!("`{name}` ({kind:?}) is not installed; install it with: {INSTALL}")
+        })
 }
 
 /// Runs `command` as an unprivileged user when the tests run as root

@@ -26,13 +26,20 @@ pub async fn assert_unready(
     let started = Instant::now();
     let reply = get(addr, "/readiness").await;
     let took = started.elapsed();
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "readiness: {reply:?}");
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "readiness: {reply:?}"
+    );
     assert!(
         took < deadline + SLACK,
         "readiness took {took:?}, deadline {deadline:?}"
     );
     assert!(
-        reply.body.lines().any(|line| messages.iter().any(|m| line == format!("{check}: {m}"))),
+        reply
+            .body
+            .lines()
+            .any(|line| messages.iter().any(|m| line == format!("{check}: {m}"))),
         "readiness body {:?} does not name `{check}` with one of {messages:?}",
         reply.body
     );
@@ -49,9 +56,19 @@ pub async fn assert_unready(
 /// Asserts that `body` contains none of `secrets` (hosts, ports, users,
 /// passwords, database names) nor text from a driver's error.
 pub fn assert_no_secrets(body: &str, secrets: &[String]) {
-    let driver_words = ["os error", "refused", "Connection", "error:", "SQLSTATE", "127.0.0.1"];
+    let driver_words = [
+        "os error",
+        "refused",
+        "Connection",
+        "error:",
+        "SQLSTATE",
+        "127.0.0.1",
+    ];
     for secret in secrets.iter().map(String::as_str).chain(driver_words) {
-        assert!(!body.contains(secret), "a probe body leaks {secret:?}: {body:?}");
+        assert!(
+            !body.contains(secret),
+            "a probe body leaks {secret:?}: {body:?}"
+        );
     }
 }
 

@@ -29,6 +29,7 @@ use crate::check::{blocking, CheckError};
 /// Asks every server of the client for its `stats`, on tokio's blocking
 /// pool. Every server must answer: one server down fails the check. (This
 /// client does not say which server failed; a [`MemcacheClient`] does.)
+#[diagnostic::do_not_recommend]
 impl crate::Check for memcache::Client {
     async fn check(&self) -> Result<(), CheckError> {
         let client = self.clone();
@@ -91,6 +92,7 @@ impl fmt::Debug for MemcacheClient {
 /// Asks each server for its `stats`, one after the other on one thread of
 /// tokio's blocking pool. Every server must answer; the detail logged on
 /// failure names each server that did not, and why.
+#[diagnostic::do_not_recommend]
 impl crate::Check for MemcacheClient {
     async fn check(&self) -> Result<(), CheckError> {
         let servers = Arc::clone(&self.servers);
@@ -143,9 +145,14 @@ impl crate::Check for MemcacheClient {
 /// # Errors
 ///
 /// No URL, a URL that does not parse, or a scheme other than `memcache`.
-pub fn connect_lazy(urls: &[&str], timeout: Duration) -> Result<MemcacheClient, memcache::MemcacheError> {
+pub fn connect_lazy(
+    urls: &[&str],
+    timeout: Duration,
+) -> Result<MemcacheClient, memcache::MemcacheError> {
     if urls.is_empty() {
-        return Err(memcache::MemcacheError::BadURL("no memcached server given".to_owned()));
+        return Err(memcache::MemcacheError::BadURL(
+            "no memcached server given".to_owned(),
+        ));
     }
     let mut pools = Vec::with_capacity(urls.len());
     let mut servers = Vec::with_capacity(urls.len());

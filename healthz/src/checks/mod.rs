@@ -3,7 +3,7 @@
 
 #[cfg(feature = "memcache")]
 pub mod memcache;
-#[cfg(any(feature = "sqlx", feature = "sqlx-0-9"))]
-mod sqlx;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(any(feature = "sqlx", feature = "sqlx-0-9"))]
+mod sqlx;

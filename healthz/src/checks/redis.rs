@@ -24,8 +24,16 @@ fn check_deadline() -> Instant {
 }
 
 /// Sends `PING` on `connection` and expects `PONG`, before `deadline`.
-async fn ping<C: ConnectionLike + Send>(connection: &mut C, deadline: Instant) -> Result<(), CheckError> {
-    match timeout_at(deadline, redis::cmd("PING").query_async::<String>(connection)).await {
+async fn ping<C: ConnectionLike + Send>(
+    connection: &mut C,
+    deadline: Instant,
+) -> Result<(), CheckError> {
+    match timeout_at(
+        deadline,
+        redis::cmd("PING").query_async::<String>(connection),
+    )
+    .await
+    {
         Ok(Ok(pong)) if pong == "PONG" => Ok(()),
         Ok(Ok(other)) => Err(CheckError::unavailable(REDIS)
             .with_detail(format!("PING answered {other:?} instead of PONG"))),
@@ -37,6 +45,7 @@ async fn ping<C: ConnectionLike + Send>(connection: &mut C, deadline: Instant) -
 
 /// `PING` through the manager (which reconnects on its own after a
 /// failure), on a clone that shares its connection.
+#[diagnostic::do_not_recommend]
 impl crate::Check for redis::aio::ConnectionManager {
     async fn check(&self) -> Result<(), CheckError> {
         ping(&mut self.clone(), check_deadline()).await
@@ -47,6 +56,7 @@ impl crate::Check for redis::aio::ConnectionManager {
 /// socket). A multiplexed connection does not reconnect: once its socket is
 /// gone the check keeps failing, which is the truth about that connection;
 /// prefer a `ConnectionManager`.
+#[diagnostic::do_not_recommend]
 impl crate::Check for redis::aio::MultiplexedConnection {
     async fn check(&self) -> Result<(), CheckError> {
         ping(&mut self.clone(), check_deadline()).await
@@ -59,6 +69,7 @@ impl crate::Check for redis::aio::MultiplexedConnection {
 /// connection whose `PING` failed or timed out is taken out of the pool and
 /// dropped, never handed back.
 #[cfg(feature = "deadpool-redis")]
+#[diagnostic::do_not_recommend]
 impl crate::Check for deadpool_redis::Pool {
     async fn check(&self) -> Result<(), CheckError> {
         let deadline = check_deadline();
@@ -67,9 +78,12 @@ impl crate::Check for deadpool_redis::Pool {
         let mut connection = match timeout_at(deadline, self.get()).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(deadpool_redis::PoolError::Timeout(_))) | Err(_) if saturated => {
-                return Err(CheckError::busy("busy: every connection is in use.").with_detail(
-                    format!("no pooled connection became free before the deadline ({} in use)", status.size),
-                ));
+                return Err(
+                    CheckError::busy("busy: every connection is in use.").with_detail(format!(
+                        "no pooled connection became free before the deadline ({} in use)",
+                        status.size
+                    )),
+                );
             }
             Ok(Err(error)) => return Err(CheckError::unavailable(REDIS).with_detail(error)),
             Err(_elapsed) => {

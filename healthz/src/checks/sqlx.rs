@@ -53,6 +53,9 @@ macro_rules! pool_check {
         ///   returned: sqlx pings a returned connection with no timeout,
         ///   which on a dead socket would hold a pool permit forever.
         /// - A closed pool fails.
+        // Kept out of "other types implement `Check`" lists in errors: they
+        // would vary with the features enabled and bury the actual advice.
+        #[diagnostic::do_not_recommend]
         impl<DB> crate::Check for $sqlx::Pool<DB>
         where
             DB: $sqlx::Database,
@@ -68,8 +71,8 @@ macro_rules! pool_check {
                 // Judged before acquiring: a pool that had room but could
                 // not hand out a connection in time is failing to connect
                 // (its size counts connects in progress), not busy.
-                let saturated = self.num_idle() == 0
-                    && self.size() >= self.options().get_max_connections();
+                let saturated =
+                    self.num_idle() == 0 && self.size() >= self.options().get_max_connections();
                 let mut connection = match timeout_at(deadline, self.acquire()).await {
                     Ok(Ok(connection)) => connection,
                     Ok(Err($sqlx::Error::PoolTimedOut)) | Err(_) if saturated => {

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the servers the tests start (PostgreSQL, MariaDB, memcached,
+# Redis) from the system package manager, when they are missing. The tests
+# start their own instances on free loopback ports; nothing is started here,
+# and no system service is left running.
+# Usage: bash scripts/provision.sh
+set -euo pipefail
+
+have() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  [ -x "/usr/sbin/$1" ] && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/$1" >/dev/null
+}
+
+need=()
+have initdb || need+=(postgresql)
+have mariadbd || need+=(mariadb-server)
+have memcached || need+=(memcached)
+have redis-server || need+=(redis-server)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "provision: PostgreSQL, MariaDB, memcached and Redis are installed"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "provision: missing ${need[*]}, and there is no apt-get here; install them with your package manager" >&2
+  exit 1
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+
+echo "provision: installing ${need[*]}"
+# Keep the packages' own services from starting: the tests run their own.
+policy=/usr/sbin/policy-rc.d
+created_policy=false
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod +x "$policy"
+  created_policy=true
+fi
+cleanup() { if $created_policy; then "${sudo[@]}" rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
