@@ -135,6 +135,10 @@ impl Server {
 
     /// Creates the data directory and the credentials, once.
     fn init(&mut self) {
+        // One bootstrap at a time: they are CPU-heavy, and MariaDB's
+        // bootstrap has been seen to trip over a concurrent one.
+        static BOOTSTRAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = BOOTSTRAP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let data = self.data();
         match self.kind {
             Kind::Postgres => {
@@ -180,8 +184,11 @@ impl Server {
             Kind::MariaDb => {
                 let install = find("mariadb-install-db", Kind::MariaDb);
                 std::fs::create_dir_all(&data).expect("create data dir");
+                let tmp = self.dir.path().join("tmp");
+                std::fs::create_dir_all(&tmp).expect("create tmp dir");
                 let status = Command::new(install)
                     .arg(format!("--datadir={}", data.display()))
+                    .arg(format!("--tmpdir={}", tmp.display()))
                     .args([
                         "--user=root",
                         "--auth-root-authentication-method=socket",
@@ -232,6 +239,7 @@ impl Server {
                     .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
                     .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
                     .arg(format!("--init-file={}", dir.join("init.sql").display()))
+                    .arg(format!("--tmpdir={}", dir.join("tmp").display()))
                     .args([
                         "--user=root",
                         "--bind-address=127.0.0.1",
