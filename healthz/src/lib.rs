@@ -66,9 +66,13 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
+#[cfg(feature = "actix")]
+pub mod actix;
 pub mod check;
 pub mod checks;
 mod config;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod layer;
 pub mod probes;
 pub mod report;
@@ -77,7 +81,7 @@ mod runner;
 pub use check::{Check, CheckError, ErrorKind};
 pub use config::{CheckConfig, Config};
 pub use layer::ProbeService;
-pub use probes::{HealthChecks, Probes};
+pub use probes::{HealthChecks, ProbeRequest, Probes};
 pub use report::{CheckReport, Outcome, Report, Status};
 
 /// Derives [`HealthChecks`] for a state struct: every field marked

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
@@ -56,6 +57,8 @@ pub(crate) struct Shared<T> {
     pub(crate) slots: Box<[Slot]>,
     started: AtomicBool,
     draining: AtomicBool,
+    /// Tells `drained()` waiters that draining has begun.
+    drain_signal: tokio::sync::Notify,
 }
 
 impl<T> Clone for Probes<T> {
@@ -72,6 +75,35 @@ impl<T> fmt::Debug for Probes<T> {
             .field("started", &self.shared.started.load(Ordering::Relaxed))
             .field("draining", &self.shared.draining.load(Ordering::Relaxed))
             .finish_non_exhaustive()
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C; never, if neither can be listened for.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
     }
 }
 
@@ -111,6 +143,7 @@ where
                 slots,
                 started: AtomicBool::new(false),
                 draining: AtomicBool::new(false),
+                drain_signal: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -132,7 +165,53 @@ where
     pub fn drain(&self) {
         if !self.shared.draining.swap(true, Ordering::SeqCst) {
             tracing::info!("draining: readiness now answers 503");
+            self.shared.drain_signal.notify_waiters();
         }
+    }
+
+    /// Resolves once [`drain`](Probes::drain) has been called (at once if
+    /// it already was).
+    pub async fn drained(&self) {
+        let notified = self.shared.drain_signal.notified();
+        if self.is_draining() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Waits for SIGTERM (what the kubelet sends to stop a pod) or Ctrl-C,
+    /// then [drains](Probes::drain), keeps serving for `delay` so that the
+    /// endpoints controller and the load balancers stop routing here, and
+    /// resolves: pass it to `with_graceful_shutdown`, and the server stops
+    /// accepting only after the delay. This replaces a `sleep` in a
+    /// `preStop` hook. Liveness stays 200 throughout.
+    ///
+    /// ```no_run
+    /// # use healthz::HealthChecks;
+    /// # #[derive(Clone, HealthChecks)] struct State {}
+    /// # async fn serve(state: State) -> std::io::Result<()> {
+    /// let probes = state.probes();
+    /// let app = axum::Router::new().with_state(state).layer(probes.clone());
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(probes.drain_on_signal(std::time::Duration::from_secs(5)))
+    ///     .await
+    /// # }
+    /// ```
+    ///
+    /// If no signal handler can be installed, it logs the error and waits
+    /// for a call to [`drain`](Probes::drain) instead.
+    pub async fn drain_on_signal(self, delay: Duration) {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = self.drained() => {}
+        }
+        self.drain();
+        tracing::info!(
+            ?delay,
+            "shutdown requested: draining before the server stops"
+        );
+        tokio::time::sleep(delay).await;
     }
 
     /// Whether [`drain`](Probes::drain) was called.
@@ -198,6 +277,22 @@ where
             }
         }
         report
+    }
+
+    /// The probe a request asks for, or `None` if it is not a probe (then
+    /// nothing was allocated): the entry point for frameworks other than
+    /// tower. Only `GET` and `HEAD` on the probe paths are probes.
+    pub fn probe_request(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Option<ProbeRequest<T>> {
+        let route = self.route(method, uri, headers)?;
+        Some(ProbeRequest {
+            probes: self.clone(),
+            route,
+        })
     }
 
     /// Decides whether a request is a probe. Anything but `GET` or `HEAD`
@@ -338,6 +433,39 @@ fn render(status: StatusCode, body: String, route: &Route) -> Response<Bytes> {
 }
 
 const OK: Bytes = Bytes::from_static(b"OK");
+
+/// A request that asks for a probe, from
+/// [`Probes::probe_request`]: answer it with [`ProbeRequest::answer`].
+pub struct ProbeRequest<T> {
+    probes: Probes<T>,
+    route: Route,
+}
+
+impl<T> fmt::Debug for ProbeRequest<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProbeRequest")
+            .field("probe", &self.route.probe)
+            .field("head", &self.route.head)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> ProbeRequest<T>
+where
+    T: HealthChecks + Send + Sync + 'static,
+{
+    /// The answer, if it needs no check run (liveness, an open startup
+    /// probe, an unknown check name).
+    pub fn answer_now(&self) -> Option<Response<Bytes>> {
+        self.probes.answer_now(&self.route)
+    }
+
+    /// The answer: status, headers and body, running the checks the probe
+    /// needs within its deadline.
+    pub async fn answer(self) -> Response<Bytes> {
+        self.probes.respond(self.route).await
+    }
+}
 
 /// A probe response: `Cache-Control: no-store`, plain text, and for HEAD
 /// the same status and headers without the body.

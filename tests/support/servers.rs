@@ -138,7 +138,9 @@ impl Server {
         // One bootstrap at a time: they are CPU-heavy, and MariaDB's
         // bootstrap has been seen to trip over a concurrent one.
         static BOOTSTRAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = BOOTSTRAP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _one_at_a_time = BOOTSTRAP
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let data = self.data();
         match self.kind {
             Kind::Postgres => {

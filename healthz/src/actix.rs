@@ -1,0 +1,1 @@
+//! actix-web integration (work in progress).

@@ -1,0 +1,1 @@
+//! gRPC health service (work in progress).
