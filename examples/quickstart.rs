@@ -7,7 +7,8 @@
 //! It keeps a SQLite database in a temporary file (no server to install).
 //! Set `DATABASE_URL` to use PostgreSQL, MySQL/MariaDB or another SQLite
 //! file, `MEMCACHE_URL` (`memcache://127.0.0.1:11211`) to add a memcached
-//! check, `BIND` to listen elsewhere than `127.0.0.1:8080`.
+//! check, `BIND` to listen elsewhere than `127.0.0.1:8080`, `DRAIN_DELAY_MS`
+//! for how long it keeps serving, unready, after SIGTERM (default 5000).
 //!
 //! Every application request runs a query in the auth middleware: with the
 //! database down, `/` answers 500, yet `/readiness` still answers an honest
@@ -84,7 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
         // Last layer = outermost = runs first: probes never reach the auth.
-        .layer(probes);
+        .layer(probes.clone());
 
     let addr: SocketAddr = std::env::var("BIND")
         .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
@@ -103,7 +104,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  curl -i http://{addr}/                     the app: 401 without a token");
     println!("  curl -i -H 'Authorization: Bearer {DEMO_TOKEN}' http://{addr}/");
-    axum::serve(listener, app).await?;
+    let drain_delay =
+        Duration::from_millis(std::env::var("DRAIN_DELAY_MS").map_or(Ok(5000), |ms| ms.parse())?);
+    // On SIGTERM: readiness turns 503 at once, the app keeps serving for the
+    // delay while Kubernetes stops routing here, then the server stops.
+    axum::serve(listener, app)
+        .with_graceful_shutdown(probes.drain_on_signal(drain_delay))
+        .await?;
+    println!("drained and stopped");
     Ok(())
 }
 

@@ -225,6 +225,8 @@ async fn run<T>(
         report: report(check, outcome, latency),
         at: Instant::now(),
     };
+    #[cfg(feature = "metrics")]
+    crate::metrics::record_run(check.name, &finished.report.outcome, latency);
     let mut slot = shared.slots[index].lock();
     log_transition(
         check,
@@ -277,6 +279,8 @@ fn log_transition(
     if same {
         return;
     }
+    #[cfg(feature = "metrics")]
+    crate::metrics::record_transition(name, after);
     match after {
         Outcome::Pass if before.is_some() => {
             tracing::info!(check = name, "health check recovered");

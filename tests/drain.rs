@@ -1,0 +1,142 @@
+//! Graceful drain of a real process: the quickstart example, sent a real
+//! SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use support::{get, send};
+
+const DRAIN_DELAY: Duration = Duration::from_millis(2500);
+
+/// The quickstart binary `cargo test` built beside this test; built on
+/// demand when this test runs alone.
+fn quickstart_binary() -> PathBuf {
+    let deps = std::env::current_exe().expect("test binary path");
+    let binary = deps
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join("examples")
+        .join("quickstart");
+    if !binary.is_file() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--example", "quickstart"])
+            .status()
+            .expect("run cargo build --example quickstart");
+        assert!(status.success(), "cargo build --example quickstart failed");
+    }
+    binary
+}
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the quickstart on a free port and returns its address.
+fn start_quickstart(dir: &std::path::Path) -> (Process, SocketAddr) {
+    let mut child = Command::new(quickstart_binary())
+        .env("BIND", "127.0.0.1:0")
+        .env("DRAIN_DELAY_MS", DRAIN_DELAY.as_millis().to_string())
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/app.sqlite3?mode=rwc", dir.display()),
+        )
+        .env_remove("MEMCACHE_URL")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the quickstart example");
+    let stdout = child.stdout.take().expect("stdout");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                let _ = sender.send(addr.trim().parse::<SocketAddr>().expect("address"));
+            }
+        }
+    });
+    let addr = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the quickstart did not print its address within 60s");
+    (Process(child), addr)
+}
+
+fn authorized(path: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    let mut request = support::request(Method::GET, path);
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer demo-token".parse().unwrap());
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_then_exits_after_the_delay() {
+    let dir = std::env::temp_dir().join(format!("healthz-drain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (mut process, addr) = start_quickstart(&dir);
+
+    support::verdict::assert_recovers(addr, Duration::from_secs(30)).await;
+    assert_eq!(send(addr, authorized("/")).await.status, StatusCode::OK);
+
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &process.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // Readiness flips at once (allow the signal a moment to arrive).
+    let mut reply = get(addr, "/readiness").await;
+    while reply.status == StatusCode::OK && signalled.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        reply = get(addr, "/readiness").await;
+    }
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    );
+
+    // During the delay the app serves and liveness stays 200.
+    let mut served = 0;
+    while signalled.elapsed() < DRAIN_DELAY - Duration::from_millis(700) {
+        assert_eq!(get(addr, "/healthz").await.status, StatusCode::OK);
+        let app = send(addr, authorized("/")).await;
+        assert_eq!(
+            app.status,
+            StatusCode::OK,
+            "the app stopped serving during the drain delay"
+        );
+        served += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served > 0);
+
+    // Then the process exits, cleanly, and not before the delay.
+    let exit = loop {
+        if let Some(exit) = process.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            signalled.elapsed() < DRAIN_DELAY + Duration::from_secs(15),
+            "the process did not exit after the drain delay"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "the quickstart exited with {exit}");
+    assert!(
+        signalled.elapsed() >= DRAIN_DELAY,
+        "exited before the drain delay"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

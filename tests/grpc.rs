@@ -1,0 +1,326 @@
+//! The `grpc.health.v1.Health` service over real gRPC: a tonic server on a
+//! loopback port, asked by tonic-health's generated client, with a check
+//! whose answer the tests control.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use healthz::grpc::{health_server, HealthServer, HealthService};
+use healthz::{Check, CheckError, HealthChecks, Probes};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Channel, Server};
+use tonic::{Code, Streaming};
+use tonic_health::pb::health_check_response::ServingStatus::{
+    self, NotServing, ServiceUnknown, Serving,
+};
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+
+/// Bound on every wait, so that a broken service fails the test instead of
+/// hanging it.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// A dependency whose answer the test sets, and which counts its checks.
+#[derive(Clone)]
+struct Fake(Arc<FakeState>);
+
+struct FakeState {
+    up: AtomicBool,
+    calls: AtomicUsize,
+}
+
+impl Fake {
+    fn new() -> Self {
+        Fake(Arc::new(FakeState {
+            up: AtomicBool::new(true),
+            calls: AtomicUsize::new(0),
+        }))
+    }
+
+    fn set_up(&self, up: bool) {
+        self.0.up.store(up, Ordering::SeqCst);
+    }
+
+    fn calls(&self) -> usize {
+        self.0.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Check for Fake {
+    async fn check(&self) -> Result<(), CheckError> {
+        self.0.calls.fetch_add(1, Ordering::SeqCst);
+        if self.0.up.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(CheckError::unavailable(CheckError::DATABASE))
+        }
+    }
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "300ms", cache = "0s")]
+struct AppState {
+    #[healthz]
+    db: Fake,
+    #[healthz(critical = false)]
+    replica: Fake,
+}
+
+fn state() -> AppState {
+    AppState {
+        db: Fake::new(),
+        replica: Fake::new(),
+    }
+}
+
+/// Serves `service` over gRPC on a free port of 127.0.0.1, in the
+/// background, and returns a client connected to it.
+async fn serve(service: HealthServer<HealthService<AppState>>) -> HealthClient<Channel> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr: SocketAddr = listener.local_addr().expect("local address");
+    tokio::spawn(
+        Server::builder()
+            .add_service(service)
+            .serve_with_incoming(TcpListenerStream::new(listener)),
+    );
+    let channel = tokio::time::timeout(
+        BOUND,
+        Channel::from_shared(format!("http://{addr}"))
+            .expect("a valid URI")
+            .connect(),
+    )
+    .await
+    .expect("connect within the bound")
+    .expect("connect to the health service");
+    HealthClient::new(channel)
+}
+
+fn request(service: &str) -> HealthCheckRequest {
+    HealthCheckRequest {
+        service: service.to_owned(),
+    }
+}
+
+/// `Check` on `service`: its status, or the call's error code.
+async fn check(client: &mut HealthClient<Channel>, service: &str) -> Result<ServingStatus, Code> {
+    let reply = tokio::time::timeout(BOUND, client.check(request(service)))
+        .await
+        .expect("Check answers within the bound");
+    match reply {
+        Ok(response) => Ok(response.into_inner().status()),
+        Err(status) => Err(status.code()),
+    }
+}
+
+/// Opens a `Watch` on `service`.
+async fn watch(
+    client: &mut HealthClient<Channel>,
+    service: &str,
+) -> Streaming<HealthCheckResponse> {
+    tokio::time::timeout(BOUND, client.watch(request(service)))
+        .await
+        .expect("Watch answers within the bound")
+        .expect("Watch is accepted")
+        .into_inner()
+}
+
+/// The next message of a watch, `None` if the call ended (with `OK`).
+async fn next(stream: &mut Streaming<HealthCheckResponse>) -> Option<ServingStatus> {
+    tokio::time::timeout(BOUND, stream.message())
+        .await
+        .expect("a message or the end within the bound")
+        .expect("the call does not fail")
+        .map(|response| response.status())
+}
+
+#[tokio::test]
+async fn check_follows_the_checks_and_liveness_never_fails() {
+    let state = state();
+    let probes = state.probes();
+    let mut client = serve(health_server(probes.clone())).await;
+
+    for service in ["", "readiness", "liveness"] {
+        assert_eq!(
+            check(&mut client, service).await,
+            Ok(Serving),
+            "{service:?}"
+        );
+    }
+
+    // A failing non-critical check only degrades: still serving.
+    state.replica.set_up(false);
+    assert_eq!(check(&mut client, "readiness").await, Ok(Serving));
+
+    state.db.set_up(false);
+    assert_eq!(check(&mut client, "").await, Ok(NotServing));
+    assert_eq!(check(&mut client, "readiness").await, Ok(NotServing));
+    let calls = state.db.calls();
+    assert_eq!(check(&mut client, "liveness").await, Ok(Serving));
+    assert_eq!(state.db.calls(), calls, "liveness ran a check");
+
+    state.db.set_up(true);
+    assert_eq!(check(&mut client, "").await, Ok(Serving));
+    assert_eq!(check(&mut client, "readiness").await, Ok(Serving));
+
+    probes.drain();
+    let calls = state.db.calls();
+    assert_eq!(check(&mut client, "").await, Ok(NotServing));
+    assert_eq!(check(&mut client, "readiness").await, Ok(NotServing));
+    assert_eq!(check(&mut client, "liveness").await, Ok(Serving));
+    assert_eq!(state.db.calls(), calls, "a draining server ran a check");
+}
+
+#[tokio::test]
+async fn unknown_services_are_not_found() {
+    let mut client = serve(health_server(state().probes())).await;
+    for service in ["nope", "db", "readiness/db", "Readiness", " "] {
+        assert_eq!(
+            check(&mut client, service).await,
+            Err(Code::NotFound),
+            "{service:?}"
+        );
+    }
+    // `Watch` says SERVICE_UNKNOWN instead, and keeps the call open.
+    let mut stream = watch(&mut client, "nope").await;
+    assert_eq!(next(&mut stream).await, Some(ServiceUnknown));
+    let more = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
+    assert!(
+        more.is_err(),
+        "the watch sent {more:?} after SERVICE_UNKNOWN"
+    );
+}
+
+#[tokio::test]
+async fn startup_opens_once_every_critical_check_has_passed() {
+    let state = state();
+    state.db.set_up(false);
+    let mut client = serve(health_server(state.probes())).await;
+
+    assert_eq!(check(&mut client, "startup").await, Ok(NotServing));
+    state.db.set_up(true);
+    assert_eq!(check(&mut client, "startup").await, Ok(Serving));
+
+    state.db.set_up(false);
+    let calls = state.db.calls();
+    assert_eq!(check(&mut client, "startup").await, Ok(Serving));
+    assert_eq!(state.db.calls(), calls, "an open startup probe ran a check");
+    assert_eq!(check(&mut client, "readiness").await, Ok(NotServing));
+}
+
+#[tokio::test]
+async fn watch_follows_readiness_and_ends_at_drain() {
+    let state = state();
+    let probes = state.probes();
+    // The default interval: one second, since the cache is off.
+    let mut client = serve(health_server(probes.clone())).await;
+    let mut stream = watch(&mut client, "readiness").await;
+
+    assert_eq!(next(&mut stream).await, Some(Serving));
+    state.db.set_up(false);
+    assert_eq!(next(&mut stream).await, Some(NotServing));
+    state.db.set_up(true);
+    assert_eq!(next(&mut stream).await, Some(Serving));
+    probes.drain();
+    assert_eq!(next(&mut stream).await, Some(NotServing));
+    assert_eq!(
+        next(&mut stream).await,
+        None,
+        "the watch outlived the drain"
+    );
+
+    // A watch opened while draining says so and ends.
+    let mut stream = watch(&mut client, "").await;
+    assert_eq!(next(&mut stream).await, Some(NotServing));
+    assert_eq!(next(&mut stream).await, None);
+}
+
+#[tokio::test]
+async fn watch_sees_the_drain_at_once() {
+    let state = state();
+    let probes = state.probes();
+    let service = HealthService::new(probes.clone()).with_watch_interval(Duration::from_secs(3600));
+    let mut client = serve(HealthServer::new(service)).await;
+    let mut stream = watch(&mut client, "").await;
+    assert_eq!(next(&mut stream).await, Some(Serving));
+
+    probes.drain();
+    let message = tokio::time::timeout(Duration::from_secs(2), stream.message())
+        .await
+        .expect("the drain reached the watcher without waiting for the interval")
+        .expect("the call does not fail")
+        .map(|response| response.status());
+    assert_eq!(message, Some(NotServing));
+    assert_eq!(next(&mut stream).await, None);
+}
+
+#[tokio::test]
+async fn watch_liveness_never_changes_and_ends_at_drain() {
+    let state = state();
+    let probes = state.probes();
+    let service =
+        HealthService::new(probes.clone()).with_watch_interval(Duration::from_millis(100));
+    let mut client = serve(HealthServer::new(service)).await;
+    let mut stream = watch(&mut client, "liveness").await;
+    assert_eq!(next(&mut stream).await, Some(Serving));
+
+    state.db.set_up(false);
+    let more = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
+    assert!(more.is_err(), "liveness sent {more:?} after SERVING");
+    assert_eq!(state.db.calls(), 0, "a liveness watch ran a check");
+
+    probes.drain();
+    assert_eq!(
+        next(&mut stream).await,
+        None,
+        "liveness changed or outlived the drain"
+    );
+}
+
+#[tokio::test]
+async fn watch_polls_at_its_interval_and_stops_when_the_client_goes_away() {
+    let state = state();
+    let service =
+        HealthService::new(state.probes()).with_watch_interval(Duration::from_millis(100));
+    let mut client = serve(HealthServer::new(service)).await;
+    let mut stream = watch(&mut client, "readiness").await;
+    assert_eq!(next(&mut stream).await, Some(Serving));
+
+    // An unchanged status sends nothing, and the checks run once per
+    // interval: about ten times a second, not in a loop.
+    let before = state.db.calls();
+    let more = tokio::time::timeout(Duration::from_secs(1), stream.message()).await;
+    assert!(
+        more.is_err(),
+        "the watch repeated an unchanged status: {more:?}"
+    );
+    let runs = state.db.calls() - before;
+    assert!((5..=15).contains(&runs), "{runs} checks in one second");
+
+    drop(stream);
+    // Let the reset reach the server, then see that nothing runs any more.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after_drop = state.db.calls();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        state.db.calls(),
+        after_drop,
+        "checks still run for a watcher that went away"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_server_reports_not_serving_from_the_first_message() {
+    let state = state();
+    state.db.set_up(false);
+    let probes: Probes<AppState> = state.probes();
+    let mut client = serve(health_server(probes)).await;
+    let mut stream = watch(&mut client, "").await;
+    assert_eq!(next(&mut stream).await, Some(NotServing));
+    state.db.set_up(true);
+    assert_eq!(next(&mut stream).await, Some(Serving));
+}
