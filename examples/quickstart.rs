@@ -10,6 +10,10 @@
 //! check, `BIND` to listen elsewhere than `127.0.0.1:8080`, `DRAIN_DELAY_MS`
 //! for how long it keeps serving, unready, after SIGTERM (default 5000).
 //!
+//! `cargo run --example quickstart -- --print-probes` prints the Kubernetes
+//! probe settings that match `AppState`'s configuration (they are in
+//! `examples/kubernetes/deployment.yaml`).
+//!
 //! Every application request runs a query in the auth middleware: with the
 //! database down, `/` answers 500, yet `/readiness` still answers an honest
 //! 503 and `/healthz` a 200, because the probes run first.
@@ -46,6 +50,13 @@ const DEMO_TOKEN: &str = "demo-token";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().any(|arg| arg == "--print-probes") {
+        let probes = healthz::kubernetes::KubernetesProbes::of::<AppState>()
+            .named_port("http")
+            .startup_budget(Duration::from_secs(60));
+        print!("{}", probes.to_yaml());
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),

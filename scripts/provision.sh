@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers the tests start (PostgreSQL, MariaDB, memcached,
-# Redis) from the system package manager, when they are missing. The tests
+# Redis) from the system package manager, and the offline Kubernetes
+# manifest validator from PyPI, when they are missing. The tests
 # start their own instances on free loopback ports; nothing is started here,
 # and no system service is left running.
 # Usage: bash scripts/provision.sh
@@ -18,8 +19,20 @@ have mariadbd || need+=(mariadb-server)
 have memcached || need+=(memcached)
 have redis-server || need+=(redis-server)
 
+command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+
+install_validator() {
+  # Validates the Kubernetes manifests offline (it bundles the schemas).
+  command -v kubernetes-validate >/dev/null 2>&1 && return 0
+  [ -x "$HOME/.local/bin/kubernetes-validate" ] && return 0
+  echo "provision: installing kubernetes-validate from PyPI"
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --user --break-system-packages kubernetes-validate
+}
+
 if [ ${#need[@]} -eq 0 ]; then
   echo "provision: PostgreSQL, MariaDB, memcached and Redis are installed"
+  install_validator
   exit 0
 fi
 
@@ -45,3 +58,4 @@ trap cleanup EXIT
 
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+install_validator

@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,26 +10,6 @@ use http::{Method, StatusCode};
 use support::{get, send};
 
 const DRAIN_DELAY: Duration = Duration::from_millis(2500);
-
-/// The quickstart binary `cargo test` built beside this test; built on
-/// demand when this test runs alone.
-fn quickstart_binary() -> PathBuf {
-    let deps = std::env::current_exe().expect("test binary path");
-    let binary = deps
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join("examples")
-        .join("quickstart");
-    if !binary.is_file() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "quickstart"])
-            .status()
-            .expect("run cargo build --example quickstart");
-        assert!(status.success(), "cargo build --example quickstart failed");
-    }
-    binary
-}
 
 struct Process(Child);
 
@@ -43,7 +22,7 @@ impl Drop for Process {
 
 /// Starts the quickstart on a free port and returns its address.
 fn start_quickstart(dir: &std::path::Path) -> (Process, SocketAddr) {
-    let mut child = Command::new(quickstart_binary())
+    let mut child = Command::new(support::example_binary("quickstart"))
         .env("BIND", "127.0.0.1:0")
         .env("DRAIN_DELAY_MS", DRAIN_DELAY.as_millis().to_string())
         .env(

@@ -76,6 +76,7 @@ pub mod checks;
 mod config;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+pub mod kubernetes;
 pub mod layer;
 #[cfg(feature = "metrics")]
 pub mod metrics;

@@ -113,3 +113,23 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 pub mod fault;
 pub mod servers;
 pub mod verdict;
+
+/// The binary of example `name`, as `cargo test` builds it beside the test
+/// binaries; built on demand when a test runs alone.
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let test_binary = std::env::current_exe().expect("test binary path");
+    let binary = test_binary
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("target dir")
+        .join("examples")
+        .join(name);
+    if !binary.is_file() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "--example", name])
+            .status()
+            .expect("run cargo build --example");
+        assert!(status.success(), "cargo build --example {name} failed");
+    }
+    binary
+}
