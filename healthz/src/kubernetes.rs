@@ -164,6 +164,12 @@ mod tests {
     use super::*;
     use crate::config::CheckConfig;
 
+    static CHECKS: [CheckConfig; 1] = [CheckConfig {
+        name: "db",
+        timeout: Duration::from_millis(300),
+        critical: true,
+    }];
+
     fn config(probe_timeout: Duration) -> &'static Config {
         Box::leak(Box::new(Config {
             probe_timeout,
@@ -171,11 +177,7 @@ mod tests {
             liveness_path: "/live",
             readiness_path: "/ready",
             startup_path: "/started",
-            checks: &[CheckConfig {
-                name: "db",
-                timeout: Duration::from_millis(300),
-                critical: true,
-            }],
+            checks: &CHECKS,
         }))
     }
 

@@ -1,0 +1,690 @@
+//! Behaviour of the actix-web middleware over real HTTP: an actix
+//! `HttpServer` on a loopback port, with checks whose answers the tests
+//! control. These mirror the tower layer's tests in `probes.rs`.
+
+use std::future::{ready, Ready};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse, Transform};
+use actix_web::middleware::{from_fn, Condition, Next};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use bytes::Bytes;
+use healthz::{Check, CheckError, HealthChecks, Probes};
+use http::{Method, StatusCode};
+use http_body_util::Full;
+use support::{get as http_get, request, send};
+
+/// What a [`Fake`] check does when run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Mode {
+    Pass,
+    Fail,
+    Busy,
+    Hang,
+    Panic,
+    Slow,
+}
+
+/// A dependency whose answer the test sets, and which counts its checks.
+#[derive(Clone)]
+struct Fake(Arc<FakeState>);
+
+struct FakeState {
+    mode: AtomicU8,
+    calls: AtomicUsize,
+}
+
+impl Fake {
+    fn new(mode: Mode) -> Self {
+        Fake(Arc::new(FakeState {
+            mode: AtomicU8::new(mode as u8),
+            calls: AtomicUsize::new(0),
+        }))
+    }
+
+    fn set(&self, mode: Mode) {
+        self.0.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    fn calls(&self) -> usize {
+        self.0.calls.load(Ordering::SeqCst)
+    }
+}
+
+impl Check for Fake {
+    async fn check(&self) -> Result<(), CheckError> {
+        self.0.calls.fetch_add(1, Ordering::SeqCst);
+        let mode = self.0.mode.load(Ordering::SeqCst);
+        match mode {
+            m if m == Mode::Pass as u8 => Ok(()),
+            m if m == Mode::Fail as u8 => Err(CheckError::unavailable(CheckError::DATABASE)
+                .with_detail("connection refused by db.internal:5432 for user admin")),
+            m if m == Mode::Busy as u8 => {
+                Err(CheckError::busy("busy: every connection is in use."))
+            }
+            m if m == Mode::Hang as u8 => std::future::pending().await,
+            m if m == Mode::Slow as u8 => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(())
+            }
+            _ => panic!("the check panicked on purpose"),
+        }
+    }
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "300ms", cache = "0s")]
+struct AppState {
+    #[healthz]
+    db: Fake,
+    #[healthz(name = "cache", timeout = "200ms")]
+    sessions: Fake,
+    #[healthz(critical = false)]
+    replica: Fake,
+    #[allow(dead_code)]
+    settings: String,
+}
+
+fn state() -> AppState {
+    AppState {
+        db: Fake::new(Mode::Pass),
+        sessions: Fake::new(Mode::Pass),
+        replica: Fake::new(Mode::Pass),
+        settings: "not checked".to_owned(),
+    }
+}
+
+/// Whether the app's auth middleware fails every request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    Broken,
+    Open,
+}
+
+/// An auth middleware that fails every request, as one whose session store
+/// is down would.
+async fn broken_auth(
+    _request: ServiceRequest,
+    _next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    Err(actix_web::error::ErrorInternalServerError(
+        "session store unavailable",
+    ))
+}
+
+/// A middleware whose readiness the test controls, as a concurrency limit
+/// or a load shedder would report it.
+#[derive(Clone)]
+struct Gate(Arc<GateState>);
+
+struct GateState {
+    closed: AtomicBool,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl Gate {
+    fn new(closed: bool) -> Self {
+        Gate(Arc::new(GateState {
+            closed: AtomicBool::new(closed),
+            wakers: Mutex::new(Vec::new()),
+        }))
+    }
+
+    fn open(&self) {
+        self.0.closed.store(false, Ordering::SeqCst);
+        for waker in self.0.wakers.lock().unwrap().drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+impl<S: Service<ServiceRequest>> Transform<S, ServiceRequest> for Gate {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Transform = GateService<S>;
+    type InitError = ();
+    type Future = Ready<Result<GateService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(GateService {
+            service,
+            gate: self.clone(),
+        }))
+    }
+}
+
+struct GateService<S> {
+    service: S,
+    gate: Gate,
+}
+
+impl<S: Service<ServiceRequest>> Service<ServiceRequest> for GateService<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        if self.gate.0.closed.load(Ordering::SeqCst) {
+            self.gate.0.wakers.lock().unwrap().push(cx.waker().clone());
+            // Opened between the load and the push: its wake-up was missed.
+            if self.gate.0.closed.load(Ordering::SeqCst) {
+                return Poll::Pending;
+            }
+        }
+        self.service.poll_ready(cx)
+    }
+
+    fn call(&self, request: ServiceRequest) -> S::Future {
+        self.service.call(request)
+    }
+}
+
+/// The app: `/`, `POST /readiness`, `/healthz/extra` and `POST /echo` are
+/// its own routes, behind the auth middleware and the gate; the probes are
+/// the last `.wrap`.
+fn app<T>(
+    probes: Probes<T>,
+    auth: Auth,
+    gate: Gate,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+>
+where
+    T: HealthChecks + Send + Sync + 'static,
+{
+    App::new()
+        .route("/", web::get().to(|| async { "app" }))
+        .route(
+            "/readiness",
+            web::post().to(|| async { "app got the POST" }),
+        )
+        .route(
+            "/healthz/extra",
+            web::get().to(|| async { "app's own path" }),
+        )
+        .route("/echo", web::post().to(echo))
+        .wrap(Condition::new(auth == Auth::Broken, from_fn(broken_auth)))
+        .wrap(gate)
+        .wrap(probes)
+}
+
+/// Streams the request body back, with a status and a header of the app's
+/// own.
+async fn echo(body: web::Payload) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header(("x-app", "echo"))
+        .streaming(body)
+}
+
+/// Serves [`app`] with `workers` actix workers on a free port of 127.0.0.1,
+/// until the test's runtime shuts down.
+fn serve_with<T>(probes: Probes<T>, auth: Auth, gate: Gate, workers: usize) -> SocketAddr
+where
+    T: HealthChecks + Send + Sync + 'static,
+{
+    let server = HttpServer::new(move || app(probes.clone(), auth, gate.clone()))
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(0)
+        .bind(("127.0.0.1", 0))
+        .expect("bind 127.0.0.1:0");
+    let addr = server.addrs()[0];
+    tokio::spawn(server.run());
+    addr
+}
+
+fn serve<T>(probes: Probes<T>, auth: Auth) -> SocketAddr
+where
+    T: HealthChecks + Send + Sync + 'static,
+{
+    serve_with(probes, auth, Gate::new(false), 1)
+}
+
+#[tokio::test]
+async fn liveness_answers_ok_and_never_runs_a_check() {
+    let state = state();
+    let addr = serve(state.probes(), Auth::Broken);
+    for _ in 0..5 {
+        let reply = http_get(addr, "/healthz").await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.body, "OK");
+        assert_eq!(reply.header("cache-control"), "no-store");
+        assert_eq!(reply.header("content-type"), "text/plain; charset=utf-8");
+        assert_eq!(reply.header("content-length"), "2");
+    }
+    state.db.set(Mode::Fail);
+    assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(
+        state.db.calls() + state.sessions.calls() + state.replica.calls(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn readiness_is_ok_when_every_check_passes() {
+    let state = state();
+    let addr = serve(state.probes(), Auth::Broken);
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, "OK");
+    assert_eq!(reply.header("cache-control"), "no-store");
+    assert_eq!(reply.header("content-type"), "text/plain; charset=utf-8");
+    assert_eq!(
+        (
+            state.db.calls(),
+            state.sessions.calls(),
+            state.replica.calls()
+        ),
+        (1, 1, 1)
+    );
+}
+
+#[tokio::test]
+async fn readiness_fails_with_one_line_per_failing_check_and_no_private_detail() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    state.sessions.set(Mode::Hang);
+    let addr = serve(state.probes(), Auth::Broken);
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.body,
+        "db: cannot connect to database.\ncache: timed out after 200ms."
+    );
+    assert!(!reply.body.contains("db.internal") && !reply.body.contains("admin"));
+
+    state.db.set(Mode::Pass);
+    state.sessions.set(Mode::Pass);
+    // The hung run of `cache` is dropped shortly after its deadline (a
+    // probe arriving before that joins it); then a new run starts.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+}
+
+#[tokio::test]
+async fn non_critical_and_busy_failures_keep_the_pod_ready() {
+    let state = state();
+    state.replica.set(Mode::Fail);
+    state.db.set(Mode::Busy);
+    let addr = serve(state.probes(), Auth::Broken);
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+
+    let reply = http_get(addr, "/readiness?verbose").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(
+        reply.body,
+        "[~]db degraded: busy: every connection is in use\n\
+         [+]cache ok\n\
+         [-]replica failed (non-critical): cannot connect to database\n\
+         readiness check passed"
+    );
+}
+
+#[tokio::test]
+async fn verbose_lists_every_check() {
+    let state = state();
+    state.sessions.set(Mode::Hang);
+    let addr = serve(state.probes(), Auth::Broken);
+    let reply = http_get(addr, "/readiness?verbose=1").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.body,
+        "[+]db ok\n[-]cache failed: timed out after 200ms\n[+]replica ok\nreadiness check failed"
+    );
+}
+
+#[tokio::test]
+async fn exclude_skips_checks_and_unknown_names_are_ignored() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    let addr = serve(state.probes(), Auth::Broken);
+    let reply = http_get(addr, "/readiness?exclude=db&exclude=nope").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+    assert_eq!(state.db.calls(), 0, "an excluded check must not run");
+
+    let reply = http_get(addr, "/readiness?exclude=db&exclude=cache&verbose").await;
+    assert_eq!(
+        reply.body,
+        "[+]replica ok\n[+]db excluded: ok\n[+]cache excluded: ok\nreadiness check passed"
+    );
+    // Percent-encoded names are decoded.
+    let reply = http_get(addr, "/readiness?exclude=d%62").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(state.db.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_sub_path_runs_one_check() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    let addr = serve(state.probes(), Auth::Broken);
+
+    let reply = http_get(addr, "/readiness/cache").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+    assert_eq!((state.db.calls(), state.sessions.calls()), (0, 1));
+
+    let reply = http_get(addr, "/readiness/db").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, "db: cannot connect to database.");
+
+    let reply = http_get(addr, "/readiness/db?verbose").await;
+    assert_eq!(
+        reply.body,
+        "[-]db failed: cannot connect to database\ndb check failed"
+    );
+
+    let reply = http_get(addr, "/readiness/nope").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::NOT_FOUND, "no such check.")
+    );
+    assert_eq!(reply.header("cache-control"), "no-store");
+}
+
+#[tokio::test]
+async fn startup_opens_once_every_critical_check_has_passed_then_stays_open() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    state.replica.set(Mode::Fail);
+    let addr = serve(state.probes(), Auth::Broken);
+
+    let reply = http_get(addr, "/startupz").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, "db: cannot connect to database.");
+
+    state.db.set(Mode::Busy);
+    let reply = http_get(addr, "/startupz").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        "a busy pool has not passed yet"
+    );
+
+    state.db.set(Mode::Pass);
+    let reply = http_get(addr, "/startupz").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+
+    // Latched: no dependency is touched any more, even if it breaks.
+    state.db.set(Mode::Fail);
+    let calls = state.db.calls();
+    let reply = http_get(addr, "/startupz").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(state.db.calls(), calls);
+    assert_eq!(
+        http_get(addr, "/readiness").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
+async fn head_gets_the_same_status_and_headers_without_a_body() {
+    let state = state();
+    state.db.set(Mode::Fail);
+    let addr = serve(state.probes(), Auth::Broken);
+    for (path, status) in [
+        ("/healthz", StatusCode::OK),
+        ("/readiness", StatusCode::SERVICE_UNAVAILABLE),
+        ("/readiness?verbose", StatusCode::SERVICE_UNAVAILABLE),
+        ("/readiness/nope", StatusCode::NOT_FOUND),
+        ("/startupz", StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let get_reply = http_get(addr, path).await;
+        let head_reply = send(addr, request(Method::HEAD, path)).await;
+        assert_eq!(get_reply.status, status, "GET {path}");
+        assert_eq!(head_reply.status, status, "HEAD {path}");
+        assert!(!get_reply.body.is_empty(), "GET {path}");
+        assert_eq!(head_reply.body, "", "HEAD {path}");
+        assert_eq!(
+            get_reply.header("content-length"),
+            get_reply.body.len().to_string(),
+            "GET {path}"
+        );
+        for name in ["content-type", "content-length", "cache-control"] {
+            assert_eq!(
+                head_reply.header(name),
+                get_reply.header(name),
+                "{name} of HEAD {path}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn other_methods_and_paths_reach_the_app() {
+    let state = state();
+    let addr = serve(state.probes(), Auth::Open);
+    let reply = send(addr, request(Method::POST, "/readiness")).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "app got the POST")
+    );
+    let reply = http_get(addr, "/").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "app"));
+    let reply = http_get(addr, "/healthz/extra").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "app's own path")
+    );
+    // Paths that only look like probes, and methods other than GET and
+    // HEAD on probe paths, are the app's (here: its 404 and 405).
+    for path in [
+        "/healthz/",
+        "/Readiness",
+        "/readinessx",
+        "//readiness",
+        "/startupz/x",
+    ] {
+        assert_eq!(
+            http_get(addr, path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
+        let reply = send(addr, request(method.clone(), "/healthz")).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{method} /healthz");
+        assert_eq!(reply.header("cache-control"), "", "{method} /healthz");
+    }
+    assert_eq!(state.db.calls(), 0);
+}
+
+#[tokio::test]
+async fn app_bodies_and_headers_pass_through_unchanged() {
+    let state = state();
+    let addr = serve(state.probes(), Auth::Open);
+    // A pattern that would show any reordering or loss, streamed back by
+    // the app while it is still being read. Printable ASCII, because the
+    // reply's body is read as text.
+    let payload: Vec<u8> = (0..4 * 1024 * 1024u32)
+        .map(|i| b'!' + (i % 89) as u8)
+        .collect();
+    let mut echo = request(Method::POST, "/echo");
+    *echo.body_mut() = Full::new(Bytes::from(payload.clone()));
+    let reply = send(addr, echo).await;
+    assert_eq!(reply.status, StatusCode::CREATED);
+    assert_eq!(reply.header("x-app"), "echo");
+    assert_eq!(reply.header("cache-control"), "");
+    assert_eq!(reply.body.len(), payload.len());
+    assert!(
+        reply.body.as_bytes() == payload.as_slice(),
+        "the echoed body differs from what was sent"
+    );
+}
+
+#[tokio::test]
+async fn probes_are_answered_while_the_auth_middleware_fails() {
+    let state = state();
+    let addr = serve(state.probes(), Auth::Broken);
+    let reply = http_get(addr, "/").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "session store unavailable"
+        )
+    );
+    assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
+    assert_eq!(http_get(addr, "/readiness/db").await.status, StatusCode::OK);
+    assert_eq!(http_get(addr, "/startupz").await.status, StatusCode::OK);
+    // Not a probe: the auth middleware gets it, and fails it.
+    assert_eq!(
+        send(addr, request(Method::POST, "/readiness")).await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
+
+#[tokio::test]
+async fn probes_get_in_while_the_app_is_not_ready_and_app_requests_wait_for_it() {
+    let state = state();
+    let gate = Gate::new(true);
+    // Without the probes answering ready, the worker would not even accept
+    // the connection of a probe while the gate is closed.
+    let addr = serve_with(state.probes(), Auth::Open, gate.clone(), 1);
+    assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
+
+    let app_request = tokio::spawn(async move { http_get(addr, "/").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !app_request.is_finished(),
+        "an app request must wait for the app to be ready"
+    );
+    assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
+
+    gate.open();
+    assert_eq!(app_request.await.unwrap().body, "app");
+    assert_eq!(http_get(addr, "/").await.body, "app");
+}
+
+#[tokio::test]
+async fn a_check_that_never_returns_fails_within_the_deadline() {
+    let state = state();
+    state.db.set(Mode::Hang);
+    let addr = serve(state.probes(), Auth::Broken);
+    let started = Instant::now();
+    let reply = http_get(addr, "/readiness").await;
+    let took = started.elapsed();
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, "db: timed out after 300ms.");
+    // The deadline is 300ms; the bound is generous for a shared machine.
+    assert!(took < Duration::from_secs(3), "readiness took {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "readiness answered before the deadline: {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_check_fails_and_the_server_keeps_serving() {
+    let state = state();
+    state.db.set(Mode::Panic);
+    let addr = serve(state.probes(), Auth::Open);
+    for _ in 0..3 {
+        let reply = http_get(addr, "/readiness").await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reply.body, "db: check panicked.");
+    }
+    assert_eq!(http_get(addr, "/").await.body, "app");
+    state.db.set(Mode::Pass);
+    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "2s", cache = "5s")]
+struct CachedState {
+    #[healthz]
+    db: Fake,
+    #[healthz]
+    cache: Fake,
+}
+
+#[tokio::test]
+async fn concurrent_probes_on_every_worker_share_one_run_of_each_check() {
+    let state = CachedState {
+        db: Fake::new(Mode::Slow),
+        cache: Fake::new(Mode::Slow),
+    };
+    // Each actix worker is a runtime of its own; the run is shared anyway.
+    let addr = serve_with(state.probes(), Auth::Open, Gate::new(false), 2);
+    let probes: Vec<_> = (0..50)
+        .map(|_| tokio::spawn(async move { http_get(addr, "/readiness").await }))
+        .collect();
+    for probe in probes {
+        let reply = probe.await.unwrap();
+        assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+    }
+    assert_eq!((state.db.calls(), state.cache.calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn drain_fails_readiness_but_not_liveness_or_the_app() {
+    let state = state();
+    let probes = state.probes();
+    let addr = serve(probes.clone(), Auth::Open);
+    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
+    probes.drain();
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    );
+    assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(http_get(addr, "/").await.body, "app");
+}
+
+#[tokio::test]
+async fn json_is_chosen_by_accept_or_format() {
+    let state = state();
+    state.sessions.set(Mode::Fail);
+    let addr = serve(state.probes(), Auth::Open);
+    let reply = http_get(addr, "/readiness?format=json").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.header("content-type"), "application/health+json");
+    assert_eq!(reply.header("cache-control"), "no-store");
+    assert!(
+        reply
+            .body
+            .starts_with(r#"{"status":"fail","checks":{"db:responseTime":[{"status":"pass""#),
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply
+            .body
+            .contains(r#""cache:responseTime":[{"status":"fail""#),
+        "{}",
+        reply.body
+    );
+
+    // Only the `Accept` header is carried over to the probe, and it is.
+    let mut accept = request(Method::GET, "/readiness");
+    accept.headers_mut().insert(
+        "accept",
+        "text/html, application/health+json;q=0.9".parse().unwrap(),
+    );
+    let reply = send(addr, accept).await;
+    assert_eq!(reply.header("content-type"), "application/health+json");
+    assert!(
+        reply.body.starts_with(r#"{"status":"fail""#),
+        "{}",
+        reply.body
+    );
+
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!(reply.header("content-type"), "text/plain; charset=utf-8");
+}
