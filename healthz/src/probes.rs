@@ -42,8 +42,10 @@ pub trait HealthChecks {
 }
 
 /// The probes of one state value: a tower [`Layer`](tower_layer::Layer)
-/// that answers the kubelet ahead of every other middleware, and the switch
-/// that drains the service at shutdown.
+/// (and, with the `actix` feature, an actix-web `Transform`) that answers
+/// the kubelet ahead of every other middleware, and the switch that drains
+/// the service at shutdown. With the `grpc` feature the same probes also
+/// back a `grpc.health.v1.Health` service.
 ///
 /// Clones are cheap and share everything: the result cache, the in-flight
 /// runs, the startup latch and the drain state. Mount one clone as the

@@ -38,6 +38,9 @@ pub struct FaultProxy {
     /// Bumped to reset every black-holed connection.
     black_holes: watch::Sender<u64>,
     connections: Arc<Mutex<usize>>,
+    /// Client-to-server writes forwarded so far (one per request for
+    /// line-based protocols such as memcached's).
+    forwarded: Arc<std::sync::atomic::AtomicUsize>,
     thread: Option<std::thread::JoinHandle<()>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -53,6 +56,8 @@ impl FaultProxy {
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let connections = Arc::new(Mutex::new(0));
         let counter = connections.clone();
+        let forwarded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let forwarded_in_thread = forwarded.clone();
         let thread = std::thread::Builder::new()
             .name("fault-proxy".into())
             .spawn(move || {
@@ -63,7 +68,7 @@ impl FaultProxy {
                 runtime.block_on(async move {
                     let listener = TcpListener::from_std(std_listener).expect("proxy listener");
                     tokio::select! {
-                        () = run(listener, addr, target, faults, holes, counter) => {}
+                        () = run(listener, addr, target, faults, holes, counter, forwarded_in_thread) => {}
                         _ = stopped => {}
                     }
                 });
@@ -74,6 +79,7 @@ impl FaultProxy {
             fault,
             black_holes,
             connections,
+            forwarded,
             thread: Some(thread),
             stop: Some(stop),
         }
@@ -98,6 +104,11 @@ impl FaultProxy {
     pub fn reset_black_holes(&self) {
         self.black_holes.send_modify(|epoch| *epoch += 1);
         std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// How many client-to-server writes the proxy has forwarded so far.
+    pub fn forwarded(&self) -> usize {
+        self.forwarded.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// How many client connections the proxy has accepted so far.
@@ -125,6 +136,7 @@ async fn run(
     mut faults: watch::Receiver<Fault>,
     holes: watch::Receiver<u64>,
     accepted: Arc<Mutex<usize>>,
+    forwarded: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let mut listener = Some(listener);
     // Sockets that fill the accept queue while connects must hang.
@@ -161,7 +173,7 @@ async fn run(
                     accepted_connection = active.accept() => {
                         if let Ok((client, _)) = accepted_connection {
                             *accepted.lock().unwrap() += 1;
-                            tokio::spawn(connection(client, target, faults.clone(), holes.clone()));
+                            tokio::spawn(connection(client, target, faults.clone(), holes.clone(), forwarded.clone()));
                         }
                     }
                     changed = faults.changed() => if changed.is_err() { return },
@@ -217,6 +229,7 @@ async fn connection(
     target: SocketAddr,
     mut faults: watch::Receiver<Fault>,
     holes: watch::Receiver<u64>,
+    forwarded: Arc<std::sync::atomic::AtomicUsize>,
 ) {
     let fault = *faults.borrow_and_update();
     match fault {
@@ -249,7 +262,10 @@ async fn connection(
         tokio::select! {
             read = client.read(&mut from_client) => match read {
                 Ok(0) | Err(_) => return,
-                Ok(n) => if *faults.borrow() == Fault::Pass && server.write_all(&from_client[..n]).await.is_err() { return },
+                Ok(n) => if *faults.borrow() == Fault::Pass {
+                    if server.write_all(&from_client[..n]).await.is_err() { return }
+                    forwarded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                },
             },
             read = server.read(&mut from_server) => match read {
                 Ok(0) | Err(_) => return,

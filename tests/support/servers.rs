@@ -33,6 +33,8 @@ pub enum Kind {
 pub struct Server {
     kind: Kind,
     port: u16,
+    /// Extra command-line arguments for the server process.
+    extra: Vec<String>,
     dir: tempdir::TempDir,
     child: Option<Child>,
 }
@@ -47,11 +49,18 @@ impl Server {
     /// command if its binary is missing, or with its log if it does not
     /// come up.
     pub fn start(kind: Kind) -> Server {
+        Self::start_with(kind, &[])
+    }
+
+    /// Starts a server of `kind` with extra command-line arguments (such as
+    /// `-c log_statement=all` for PostgreSQL).
+    pub fn start_with(kind: Kind, extra: &[&str]) -> Server {
         let dir = tempdir::TempDir::new(&format!("healthz-{kind:?}").to_lowercase());
         let port = free_port();
         let mut server = Server {
             kind,
             port,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             dir,
             child: None,
         };
@@ -129,7 +138,7 @@ impl Server {
         self.dir.path().join("data")
     }
 
-    fn log(&self) -> PathBuf {
+    fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")
     }
 
@@ -155,7 +164,7 @@ impl Server {
                     .arg("-D")
                     .arg(&data)
                     .stdout(Stdio::null())
-                    .stderr(log_file(&self.log()))
+                    .stderr(log_file(&self.log_path()))
                     .status()
                     .expect("run initdb");
                 assert!(status.success(), "initdb failed: {}", self.log_tail());
@@ -167,7 +176,7 @@ impl Server {
                     .arg("postgres")
                     .stdin(Stdio::piped())
                     .stdout(Stdio::null())
-                    .stderr(log_file(&self.log()))
+                    .stderr(log_file(&self.log_path()))
                     .spawn()
                     .expect("run postgres --single");
                 {
@@ -197,7 +206,7 @@ impl Server {
                         "--skip-test-db",
                     ])
                     .stdout(Stdio::null())
-                    .stderr(log_file(&self.log()))
+                    .stderr(log_file(&self.log_path()))
                     .status()
                     .expect("run mariadb-install-db");
                 assert!(
@@ -290,9 +299,10 @@ impl Server {
             }
         };
         let child = command
+            .args(&self.extra)
             .stdin(Stdio::null())
-            .stdout(log_file(&self.log()))
-            .stderr(log_file(&self.log()))
+            .stdout(log_file(&self.log_path()))
+            .stderr(log_file(&self.log_path()))
             .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("start {:?}: {e}", self.kind));
@@ -360,8 +370,13 @@ impl Server {
         }
     }
 
+    /// Everything the server has logged.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(self.log_path()).unwrap_or_default()).into_owned()
+    }
+
     fn log_tail(&self) -> String {
-        let log = std::fs::read(self.log()).unwrap_or_default();
+        let log = std::fs::read(self.log_path()).unwrap_or_default();
         let start = log.len().saturating_sub(2000);
         String::from_utf8_lossy(&log[start..]).into_owned()
     }
