@@ -600,6 +600,33 @@ async fn drain_fails_readiness_but_not_liveness_or_the_app() {
     );
     assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
     assert_eq!(http_get(addr, "/").await.body, "app");
+    let reply = http_get(addr, "/readiness?verbose").await;
+    assert_eq!(reply.body, "[-]shutting down\nreadiness check failed");
+    let reply = http_get(addr, "/readiness/db").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    );
+}
+
+#[tokio::test]
+async fn draining_answers_at_once_even_with_a_hung_dependency() {
+    let state = state();
+    state.db.set(Mode::Hang);
+    let probes = state.probes();
+    let addr = serve(open_app(probes.clone())).await;
+    probes.drain();
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    );
+    // Not asked at all, so the hung dependency cannot delay the answer.
+    assert_eq!(
+        state.db.calls(),
+        0,
+        "a draining readiness probe ran a check"
+    );
 }
 
 #[tokio::test]

@@ -33,7 +33,8 @@ impl Summary {
     pub fn parse(output: &str) -> Option<Summary> {
         let line = output.lines().find(|l| l.starts_with("result "))?;
         let field = |name: &str| -> Option<&str> {
-            line.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
         };
         Some(Summary {
             requests: field("requests")?.parse().ok()?,
@@ -47,24 +48,49 @@ impl Summary {
 }
 
 pub fn main(args: &[String]) {
-    let addr: SocketAddr = args.first().and_then(|a| a.parse().ok()).expect("an address");
-    assert!(addr.ip().is_loopback(), "the load generator only targets loopback addresses");
+    let addr: SocketAddr = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .expect("an address");
+    assert!(
+        addr.ip().is_loopback(),
+        "the load generator only targets loopback addresses"
+    );
     let path = args.get(1).cloned().unwrap_or_else(|| "/".to_owned());
     let connections: usize = flag(args, "--connections", 16);
     let seconds: u64 = flag(args, "--seconds", 5);
     let max_requests: u64 = flag(args, "--max-requests", 10_000_000);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(generate(addr, path, connections, Duration::from_secs(seconds), max_requests)).print();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(generate(
+            addr,
+            path,
+            connections,
+            Duration::from_secs(seconds),
+            max_requests,
+        ))
+        .print();
 }
 
-async fn generate(addr: SocketAddr, path: String, connections: usize, bound: Duration, max_requests: u64) -> Summary {
+async fn generate(
+    addr: SocketAddr,
+    path: String,
+    connections: usize,
+    bound: Duration,
+    max_requests: u64,
+) -> Summary {
     let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let deadline = started + bound;
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
             let (path, sent) = (path.clone(), sent.clone());
-            tokio::spawn(async move { connection(addr, &path, deadline, &sent, max_requests).await })
+            tokio::spawn(
+                async move { connection(addr, &path, deadline, &sent, max_requests).await },
+            )
         })
         .collect();
     let mut latencies = Vec::new();
@@ -76,7 +102,12 @@ async fn generate(addr: SocketAddr, path: String, connections: usize, bound: Dur
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let percentile = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(0);
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
     Summary {
         requests: latencies.len() as u64,
         non_2xx,
@@ -97,16 +128,28 @@ async fn connection(
 ) -> (Vec<u64>, u64) {
     let mut latencies = Vec::with_capacity(1 << 16);
     let mut non_2xx = 0;
-    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else { return (latencies, 0) };
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+        return (latencies, 0);
+    };
     let _ = stream.set_nodelay(true);
-    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
+    let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    else {
         return (latencies, 0);
     };
     tokio::spawn(conn);
-    while Instant::now() < deadline && sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < max_requests {
-        let request = http::Request::get(path).header("host", "127.0.0.1").body(Empty::<Bytes>::new()).unwrap();
+    while Instant::now() < deadline
+        && sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < max_requests
+    {
+        let request = http::Request::get(path)
+            .header("host", "127.0.0.1")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
         let started = Instant::now();
-        let Ok(Ok(response)) = tokio::time::timeout_at(deadline.into(), sender.send_request(request)).await else { break };
+        let Ok(Ok(response)) =
+            tokio::time::timeout_at(deadline.into(), sender.send_request(request)).await
+        else {
+            break;
+        };
         if !response.status().is_success() {
             non_2xx += 1;
         }
@@ -121,10 +164,18 @@ async fn connection(
 /// One `GET` on a fresh connection; returns the status.
 pub async fn get_status(addr: SocketAddr, path: &str) -> u16 {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    let request = http::Request::get(path).header("host", "127.0.0.1").body(Empty::<Bytes>::new()).unwrap();
-    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request)).await.unwrap().unwrap();
+    let request = http::Request::get(path)
+        .header("host", "127.0.0.1")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+        .await
+        .unwrap()
+        .unwrap();
     let status = response.status().as_u16();
     let _ = response.into_body().collect().await;
     status

@@ -44,7 +44,8 @@ impl BenchState {
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_lazy(database_url)
                 .expect("database URL"),
-            sessions: connect_lazy(&[memcache_url], Duration::from_millis(250)).expect("memcache URL"),
+            sessions: connect_lazy(&[memcache_url], Duration::from_millis(250))
+                .expect("memcache URL"),
         }
     }
 }
@@ -107,7 +108,8 @@ impl Server {
 
     /// Resident memory of the process, in KiB.
     fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id().unwrap())).unwrap();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id().unwrap())).unwrap();
         status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))
@@ -117,7 +119,13 @@ impl Server {
 }
 
 /// Runs the load generator in a child process and returns its result.
-async fn load(addr: SocketAddr, path: &str, connections: usize, seconds: u64, max_requests: u64) -> load::Summary {
+async fn load(
+    addr: SocketAddr,
+    path: &str,
+    connections: usize,
+    seconds: u64,
+    max_requests: u64,
+) -> load::Summary {
     let output = Command::new(std::env::current_exe().unwrap())
         .args([
             "load",
@@ -135,7 +143,8 @@ async fn load(addr: SocketAddr, path: &str, connections: usize, seconds: u64, ma
         .await
         .expect("run the load generator");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    load::Summary::parse(&stdout).unwrap_or_else(|| panic!("no result from the load generator: {stdout}"))
+    load::Summary::parse(&stdout)
+        .unwrap_or_else(|| panic!("no result from the load generator: {stdout}"))
 }
 
 /// Takes the median of `runs` by requests per second.
@@ -149,7 +158,10 @@ fn run(args: &[String]) {
     let connections: usize = flag(args, "--connections", 16);
     let million: u64 = flag(args, "--million", 1_000_000);
     let rounds: usize = flag(args, "--rounds", 3);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         use support::fault::{Fault, FaultProxy};
         use support::servers::{Kind, Server as Dependency};
@@ -181,7 +193,7 @@ fn run(args: &[String]) {
         ];
         let mut results: Vec<Vec<load::Summary>> = vec![Vec::new(); scenarios.len()];
         let storm_start = postgres_selects(&postgres);
-        let storm_mc_start = mc_proxy.forwarded();
+        let storm_mc_start = mc_proxy.forwarded_starting_with(b"stats");
         let mut storm_seconds = 0.0;
         for _ in 0..rounds {
             for (i, (_, server, path)) in scenarios.iter().enumerate() {
@@ -196,7 +208,7 @@ fn run(args: &[String]) {
         // Readiness ran only in its own runs, but the other runs add
         // seconds in which nothing should have reached the dependencies.
         let pg_selects = postgres_selects(&postgres) - storm_start;
-        let mc_stats = mc_proxy.forwarded() - storm_mc_start;
+        let mc_stats = mc_proxy.forwarded_starting_with(b"stats") - storm_mc_start;
         let results: Vec<load::Summary> = results.into_iter().map(median).collect();
 
         println!("\n| scenario | requests/s | p50 | p99 | non-2xx |\n|---|---:|---:|---:|---:|");

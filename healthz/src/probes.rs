@@ -360,6 +360,23 @@ where
                 Bytes::from_static(b"no such check."),
                 route.head,
             )),
+            // Draining answers at once: no dependency is asked, so a dead
+            // one cannot delay the 503 that takes the pod out of rotation.
+            Probe::Readiness | Probe::Check(_) if self.is_draining() => {
+                let report = Report {
+                    checks: Vec::new(),
+                    excluded: Vec::new(),
+                    draining: true,
+                };
+                let body = if route.json {
+                    report.to_json()
+                } else if route.verbose {
+                    report.to_verbose_text("readiness")
+                } else {
+                    report.to_text()
+                };
+                Some(render(StatusCode::SERVICE_UNAVAILABLE, body, route))
+            }
             _ => None,
         }
     }

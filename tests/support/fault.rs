@@ -38,9 +38,9 @@ pub struct FaultProxy {
     /// Bumped to reset every black-holed connection.
     black_holes: watch::Sender<u64>,
     connections: Arc<Mutex<usize>>,
-    /// Client-to-server writes forwarded so far (one per request for
-    /// line-based protocols such as memcached's).
-    forwarded: Arc<std::sync::atomic::AtomicUsize>,
+    /// The first bytes of every client-to-server write forwarded so far
+    /// (one write per command for memcached's text protocol).
+    forwarded: Arc<Mutex<Vec<Vec<u8>>>>,
     thread: Option<std::thread::JoinHandle<()>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -56,7 +56,7 @@ impl FaultProxy {
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let connections = Arc::new(Mutex::new(0));
         let counter = connections.clone();
-        let forwarded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let forwarded = Arc::new(Mutex::new(Vec::new()));
         let forwarded_in_thread = forwarded.clone();
         let thread = std::thread::Builder::new()
             .name("fault-proxy".into())
@@ -106,9 +106,14 @@ impl FaultProxy {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    /// How many client-to-server writes the proxy has forwarded so far.
-    pub fn forwarded(&self) -> usize {
-        self.forwarded.load(std::sync::atomic::Ordering::SeqCst)
+    /// How many client-to-server writes the proxy has forwarded so far
+    /// that start with `prefix` (such as `b"stats"` for memcached).
+    pub fn forwarded_starting_with(&self, prefix: &[u8]) -> usize {
+        let forwarded = self.forwarded.lock().unwrap();
+        forwarded
+            .iter()
+            .filter(|start| start.starts_with(prefix))
+            .count()
     }
 
     /// How many client connections the proxy has accepted so far.
@@ -136,7 +141,7 @@ async fn run(
     mut faults: watch::Receiver<Fault>,
     holes: watch::Receiver<u64>,
     accepted: Arc<Mutex<usize>>,
-    forwarded: Arc<std::sync::atomic::AtomicUsize>,
+    forwarded: Arc<Mutex<Vec<Vec<u8>>>>,
 ) {
     let mut listener = Some(listener);
     // Sockets that fill the accept queue while connects must hang.
@@ -229,7 +234,7 @@ async fn connection(
     target: SocketAddr,
     mut faults: watch::Receiver<Fault>,
     holes: watch::Receiver<u64>,
-    forwarded: Arc<std::sync::atomic::AtomicUsize>,
+    forwarded: Arc<Mutex<Vec<Vec<u8>>>>,
 ) {
     let fault = *faults.borrow_and_update();
     match fault {
@@ -264,7 +269,11 @@ async fn connection(
                 Ok(0) | Err(_) => return,
                 Ok(n) => if *faults.borrow() == Fault::Pass {
                     if server.write_all(&from_client[..n]).await.is_err() { return }
-                    forwarded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut forwarded = forwarded.lock().unwrap();
+                    // Bounded: a long test through the proxy must not grow it forever.
+                    if forwarded.len() < 1_000_000 {
+                        forwarded.push(from_client[..n.min(16)].to_vec());
+                    }
                 },
             },
             read = server.read(&mut from_server) => match read {
