@@ -110,6 +110,7 @@ const MIN_WATCH_INTERVAL: Duration = Duration::from_millis(100);
 /// The `grpc.health.v1.Health` service of a state's [`Probes`], ready to
 /// add to a tonic `Server`, with the default watch interval. Shorthand for
 /// `HealthServer::new(HealthService::new(probes))`.
+#[must_use]
 pub fn health_server<T>(probes: Probes<T>) -> HealthServer<HealthService<T>>
 where
     T: HealthChecks + Send + Sync + 'static,
@@ -135,6 +136,7 @@ where
     /// Answers from `probes` (a clone shares its cache and drain state),
     /// re-evaluating watched services every cache TTL, and at least every
     /// second.
+    #[must_use]
     pub fn new(probes: Probes<T>) -> Self {
         let watch_interval = probes.config().cache_ttl.max(DEFAULT_MIN_WATCH_INTERVAL);
         Self {
@@ -239,8 +241,8 @@ impl Service {
     {
         let serving = match self {
             Self::Liveness => true,
-            // A draining server answers at once: the verdict cannot change,
-            // so there is no reason to load the dependencies.
+            // A draining server answers at once, as `/readiness` does: no
+            // dependency is asked, so a hung one cannot delay NOT_SERVING.
             Self::Readiness => {
                 !probes.is_draining() && probes.readiness().await.status().is_ready()
             }
@@ -330,8 +332,12 @@ where
 /// away) stops them.
 pub struct WatchStream<T> {
     /// `None` once the call has ended.
-    next: Option<Pin<Box<dyn Future<Output = Option<(ServingStatus, Watcher<T>)>> + Send>>>,
+    next: Option<NextMessage<T>>,
 }
+
+/// The wait for a watch's next message: the status to send and the watcher
+/// that sends the ones after it, or `None` when the call ends.
+type NextMessage<T> = Pin<Box<dyn Future<Output = Option<(ServingStatus, Watcher<T>)>> + Send>>;
 
 impl<T> fmt::Debug for WatchStream<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -352,15 +358,12 @@ where
         let Some(next) = this.next.as_mut() else {
             return Poll::Ready(None);
         };
-        match ready!(next.as_mut().poll(cx)) {
-            Some((status, watcher)) => {
-                this.next = Some(Box::pin(watcher.next()));
-                Poll::Ready(Some(Ok(response(status))))
-            }
-            None => {
-                this.next = None;
-                Poll::Ready(None)
-            }
+        if let Some((status, watcher)) = ready!(next.as_mut().poll(cx)) {
+            this.next = Some(Box::pin(watcher.next()));
+            Poll::Ready(Some(Ok(response(status))))
+        } else {
+            this.next = None;
+            Poll::Ready(None)
         }
     }
 }
