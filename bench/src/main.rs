@@ -193,7 +193,7 @@ fn run(args: &[String]) {
         ];
         let mut results: Vec<Vec<load::Summary>> = vec![Vec::new(); scenarios.len()];
         let storm_start = postgres_selects(&postgres);
-        let storm_mc_start = mc_proxy.forwarded_starting_with(b"stats");
+        let storm_mc_start = mc_proxy.forwarded_starting_with(MEMCACHE_BINARY_STAT);
         let mut storm_seconds = 0.0;
         for _ in 0..rounds {
             for (i, (_, server, path)) in scenarios.iter().enumerate() {
@@ -208,7 +208,7 @@ fn run(args: &[String]) {
         // Readiness ran only in its own runs, but the other runs add
         // seconds in which nothing should have reached the dependencies.
         let pg_selects = postgres_selects(&postgres) - storm_start;
-        let mc_stats = mc_proxy.forwarded_starting_with(b"stats") - storm_mc_start;
+        let mc_stats = mc_proxy.forwarded_starting_with(MEMCACHE_BINARY_STAT) - storm_mc_start;
         let results: Vec<load::Summary> = results.into_iter().map(median).collect();
 
         println!("\n| scenario | requests/s | p50 | p99 | non-2xx |\n|---|---:|---:|---:|---:|");
@@ -265,6 +265,10 @@ fn run(args: &[String]) {
         postgres.stop();
     });
 }
+
+/// The memcache client speaks memcached's binary protocol: a request
+/// starts with the magic byte 0x80, and `stats` is opcode 0x10.
+const MEMCACHE_BINARY_STAT: &[u8] = &[0x80, 0x10];
 
 /// How many `SELECT 1` PostgreSQL has logged (`log_statement=all`).
 fn postgres_selects(postgres: &support::servers::Server) -> u64 {

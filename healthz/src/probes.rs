@@ -253,16 +253,29 @@ where
                 (index, lookup)
             })
             .collect();
-        let checks = join_all(lookups.into_iter().map(|(index, lookup)| async move {
-            match lookup {
-                Lookup::Ready(report) => report,
-                Lookup::Wait(receiver) => {
-                    let check = &config.checks[index];
-                    runner::wait(check, receiver, probe_start, probe_deadline).await
+        let all_ready = lookups.iter().all(|(_, l)| matches!(l, Lookup::Ready(_)));
+        let checks = if all_ready {
+            // Every result came from the cache: the common case under a
+            // probe storm, so no future is built or boxed for it.
+            lookups
+                .into_iter()
+                .filter_map(|(_, lookup)| match lookup {
+                    Lookup::Ready(report) => Some(report),
+                    Lookup::Wait(_) => None,
+                })
+                .collect()
+        } else {
+            join_all(lookups.into_iter().map(|(index, lookup)| async move {
+                match lookup {
+                    Lookup::Ready(report) => report,
+                    Lookup::Wait(receiver) => {
+                        let check = &config.checks[index];
+                        runner::wait(check, receiver, probe_start, probe_deadline).await
+                    }
                 }
-            }
-        }))
-        .await;
+            }))
+            .await
+        };
         let report = Report {
             checks,
             excluded: excluded.iter().map(|&i| config.checks[i].name).collect(),
@@ -403,6 +416,10 @@ where
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
+        if status == StatusCode::OK && !route.json && !route.verbose {
+            // The body every passing kubelet probe gets: no formatting.
+            return text(status, OK, route.head);
+        }
         let body = if route.json {
             report.to_json()
         } else if route.verbose {
