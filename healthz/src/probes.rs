@@ -366,13 +366,9 @@ where
     /// check, an open startup probe), or `None`.
     pub(crate) fn answer_now(&self, route: &Route) -> Option<Response<Bytes>> {
         match route.probe {
-            Probe::Liveness => Some(text(StatusCode::OK, OK, route.head)),
-            Probe::Startup if self.is_started() => Some(text(StatusCode::OK, OK, route.head)),
-            Probe::UnknownCheck => Some(text(
-                StatusCode::NOT_FOUND,
-                Bytes::from_static(b"no such check."),
-                route.head,
-            )),
+            Probe::Liveness => Some(fixed(StatusCode::OK, "OK", route)),
+            Probe::Startup if self.is_started() => Some(fixed(StatusCode::OK, "OK", route)),
+            Probe::UnknownCheck => Some(fixed(StatusCode::NOT_FOUND, "no such check.", route)),
             // Draining answers at once: no dependency is asked, so a dead
             // one cannot delay the 503 that takes the pod out of rotation.
             Probe::Readiness | Probe::Check(_) if self.is_draining() => {
@@ -455,6 +451,20 @@ where
         };
         render(StatusCode::SERVICE_UNAVAILABLE, body, route)
     }
+}
+
+/// An answer that needs no report: `text` as the plain body, or the
+/// matching health+json status (with `text` as its output when failing).
+fn fixed(status: StatusCode, text_body: &'static str, route: &Route) -> Response<Bytes> {
+    if route.json {
+        let body = if status == StatusCode::OK {
+            r#"{"status":"pass"}"#.to_owned()
+        } else {
+            format!(r#"{{"status":"fail","output":"{text_body}"}}"#)
+        };
+        return render(status, body, route);
+    }
+    text(status, Bytes::from_static(text_body.as_bytes()), route.head)
 }
 
 fn render(status: StatusCode, body: String, route: &Route) -> Response<Bytes> {
