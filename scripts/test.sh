@@ -21,3 +21,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 
 step "cargo test (all features)"
 cargo test --workspace --all-features
+
+# The fuzz target lives outside the workspace (cargo fuzz builds it with
+# its own flags); make sure it still compiles. Run it with:
+#   cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run route -- -max_total_time=600
+step "cargo check (fuzz target)"
+cargo check --manifest-path fuzz/Cargo.toml --quiet
