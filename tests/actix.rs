@@ -4,7 +4,7 @@
 
 use std::future::{ready, Ready};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -14,91 +14,11 @@ use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse, T
 use actix_web::middleware::{from_fn, Condition, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use bytes::Bytes;
-use healthz::{Check, CheckError, HealthChecks, Probes};
+use healthz::{HealthChecks, Probes};
 use http::{Method, StatusCode};
 use http_body_util::Full;
+use support::fake::{state, Fake, Mode};
 use support::{get as http_get, request, send};
-
-/// What a [`Fake`] check does when run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Mode {
-    Pass,
-    Fail,
-    Busy,
-    Hang,
-    Panic,
-    Slow,
-}
-
-/// A dependency whose answer the test sets, and which counts its checks.
-#[derive(Clone)]
-struct Fake(Arc<FakeState>);
-
-struct FakeState {
-    mode: AtomicU8,
-    calls: AtomicUsize,
-}
-
-impl Fake {
-    fn new(mode: Mode) -> Self {
-        Fake(Arc::new(FakeState {
-            mode: AtomicU8::new(mode as u8),
-            calls: AtomicUsize::new(0),
-        }))
-    }
-
-    fn set(&self, mode: Mode) {
-        self.0.mode.store(mode as u8, Ordering::SeqCst);
-    }
-
-    fn calls(&self) -> usize {
-        self.0.calls.load(Ordering::SeqCst)
-    }
-}
-
-impl Check for Fake {
-    async fn check(&self) -> Result<(), CheckError> {
-        self.0.calls.fetch_add(1, Ordering::SeqCst);
-        let mode = self.0.mode.load(Ordering::SeqCst);
-        match mode {
-            m if m == Mode::Pass as u8 => Ok(()),
-            m if m == Mode::Fail as u8 => Err(CheckError::unavailable(CheckError::DATABASE)
-                .with_detail("connection refused by db.internal:5432 for user admin")),
-            m if m == Mode::Busy as u8 => {
-                Err(CheckError::busy("busy: every connection is in use."))
-            }
-            m if m == Mode::Hang as u8 => std::future::pending().await,
-            m if m == Mode::Slow as u8 => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                Ok(())
-            }
-            _ => panic!("the check panicked on purpose"),
-        }
-    }
-}
-
-#[derive(Clone, HealthChecks)]
-#[healthz(timeout = "300ms", cache = "0s")]
-struct AppState {
-    #[healthz]
-    db: Fake,
-    #[healthz(name = "cache", timeout = "200ms")]
-    sessions: Fake,
-    #[healthz(critical = false)]
-    replica: Fake,
-    #[allow(dead_code)]
-    settings: String,
-}
-
-fn state() -> AppState {
-    AppState {
-        db: Fake::new(Mode::Pass),
-        sessions: Fake::new(Mode::Pass),
-        replica: Fake::new(Mode::Pass),
-        settings: "not checked".to_owned(),
-    }
-}
 
 /// Whether the app's auth middleware fails every request.
 #[derive(Clone, Copy, PartialEq, Eq)]

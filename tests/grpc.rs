@@ -3,12 +3,11 @@
 //! whose answer the tests control.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use healthz::grpc::{health_server, HealthServer, HealthService};
-use healthz::{Check, CheckError, HealthChecks, Probes};
+use healthz::{HealthChecks, Probes};
+use support::fake::{Fake, Mode};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Server};
@@ -23,43 +22,6 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 /// hanging it.
 const BOUND: Duration = Duration::from_secs(10);
 
-/// A dependency whose answer the test sets, and which counts its checks.
-#[derive(Clone)]
-struct Fake(Arc<FakeState>);
-
-struct FakeState {
-    up: AtomicBool,
-    calls: AtomicUsize,
-}
-
-impl Fake {
-    fn new() -> Self {
-        Fake(Arc::new(FakeState {
-            up: AtomicBool::new(true),
-            calls: AtomicUsize::new(0),
-        }))
-    }
-
-    fn set_up(&self, up: bool) {
-        self.0.up.store(up, Ordering::SeqCst);
-    }
-
-    fn calls(&self) -> usize {
-        self.0.calls.load(Ordering::SeqCst)
-    }
-}
-
-impl Check for Fake {
-    async fn check(&self) -> Result<(), CheckError> {
-        self.0.calls.fetch_add(1, Ordering::SeqCst);
-        if self.0.up.load(Ordering::SeqCst) {
-            Ok(())
-        } else {
-            Err(CheckError::unavailable(CheckError::DATABASE))
-        }
-    }
-}
-
 #[derive(Clone, HealthChecks)]
 #[healthz(timeout = "300ms", cache = "0s")]
 struct AppState {
@@ -71,8 +33,8 @@ struct AppState {
 
 fn state() -> AppState {
     AppState {
-        db: Fake::new(),
-        replica: Fake::new(),
+        db: Fake::new(Mode::Pass),
+        replica: Fake::new(Mode::Pass),
     }
 }
 
@@ -164,17 +126,17 @@ async fn check_follows_the_checks_and_liveness_never_fails() {
     }
 
     // A failing non-critical check only degrades: still serving.
-    state.replica.set_up(false);
+    state.replica.set(Mode::Fail);
     assert_eq!(check(&mut client, "readiness").await, Ok(Serving));
 
-    state.db.set_up(false);
+    state.db.set(Mode::Fail);
     assert_eq!(check(&mut client, "").await, Ok(NotServing));
     assert_eq!(check(&mut client, "readiness").await, Ok(NotServing));
     let calls = state.db.calls();
     assert_eq!(check(&mut client, "liveness").await, Ok(Serving));
     assert_eq!(state.db.calls(), calls, "liveness ran a check");
 
-    state.db.set_up(true);
+    state.db.set(Mode::Pass);
     assert_eq!(check(&mut client, "").await, Ok(Serving));
     assert_eq!(check(&mut client, "readiness").await, Ok(Serving));
 
@@ -209,14 +171,14 @@ async fn unknown_services_are_not_found() {
 #[tokio::test]
 async fn startup_opens_once_every_critical_check_has_passed() {
     let state = state();
-    state.db.set_up(false);
+    state.db.set(Mode::Fail);
     let mut client = serve(health_server(state.probes())).await;
 
     assert_eq!(check(&mut client, "startup").await, Ok(NotServing));
-    state.db.set_up(true);
+    state.db.set(Mode::Pass);
     assert_eq!(check(&mut client, "startup").await, Ok(Serving));
 
-    state.db.set_up(false);
+    state.db.set(Mode::Fail);
     let calls = state.db.calls();
     assert_eq!(check(&mut client, "startup").await, Ok(Serving));
     assert_eq!(state.db.calls(), calls, "an open startup probe ran a check");
@@ -232,9 +194,9 @@ async fn watch_follows_readiness_and_ends_at_drain() {
     let mut stream = watch(&mut client, "readiness").await;
 
     assert_eq!(next(&mut stream).await, Some(Serving));
-    state.db.set_up(false);
+    state.db.set(Mode::Fail);
     assert_eq!(next(&mut stream).await, Some(NotServing));
-    state.db.set_up(true);
+    state.db.set(Mode::Pass);
     assert_eq!(next(&mut stream).await, Some(Serving));
     probes.drain();
     assert_eq!(next(&mut stream).await, Some(NotServing));
@@ -279,7 +241,7 @@ async fn watch_liveness_never_changes_and_ends_at_drain() {
     let mut stream = watch(&mut client, "liveness").await;
     assert_eq!(next(&mut stream).await, Some(Serving));
 
-    state.db.set_up(false);
+    state.db.set(Mode::Fail);
     let more = tokio::time::timeout(Duration::from_millis(500), stream.message()).await;
     assert!(more.is_err(), "liveness sent {more:?} after SERVING");
     assert_eq!(state.db.calls(), 0, "a liveness watch ran a check");
@@ -327,11 +289,11 @@ async fn watch_polls_at_its_interval_and_stops_when_the_client_goes_away() {
 #[tokio::test]
 async fn a_failing_server_reports_not_serving_from_the_first_message() {
     let state = state();
-    state.db.set_up(false);
+    state.db.set(Mode::Fail);
     let probes: Probes<AppState> = state.probes();
     let mut client = serve(health_server(probes)).await;
     let mut stream = watch(&mut client, "").await;
     assert_eq!(next(&mut stream).await, Some(NotServing));
-    state.db.set_up(true);
+    state.db.set(Mode::Pass);
     assert_eq!(next(&mut stream).await, Some(Serving));
 }

@@ -10,8 +10,7 @@ use healthz::HealthChecks;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
+use support::serve;
 
 use crate::{flag, BenchState};
 
@@ -26,17 +25,17 @@ pub fn main(args: &[String]) {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        println!("listening {}", listener.local_addr().unwrap());
-        match kind.as_str() {
-            "bare" => serve(listener, tower::service_fn(ok)).await,
-            "app" => serve(listener, app()).await,
+        let addr = match kind.as_str() {
+            "bare" => serve(tower::service_fn(ok)).await,
+            "app" => serve(app()).await,
             "layered" => {
                 let state = BenchState::connect(&pg, &memcache);
-                serve(listener, app().layer(state.probes())).await;
+                serve(app().layer(state.probes())).await
             }
             other => panic!("unknown server kind {other:?}"),
-        }
+        };
+        println!("listening {addr}");
+        std::future::pending::<()>().await;
     });
 }
 
@@ -46,28 +45,4 @@ async fn ok(_request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infall
 
 fn app() -> Router {
     Router::new().route("/", get(|| async { "OK" }))
-}
-
-async fn serve<S, B>(listener: tokio::net::TcpListener, service: S)
-where
-    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    B: hyper::body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(service.clone());
-        tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
 }

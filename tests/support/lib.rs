@@ -38,6 +38,7 @@ where
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            let _ = stream.set_nodelay(true);
             let service = TowerToHyperService::new(service.clone());
             tokio::spawn(async move {
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -110,6 +111,7 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
     send(addr, request(Method::GET, path)).await
 }
 
+pub mod fake;
 pub mod fault;
 pub mod servers;
 pub mod verdict;
