@@ -78,29 +78,51 @@ macro_rules! sql_suite {
                     .expect("the app's query failed after recovery");
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn server_stopped_killed_and_restarted() {
-                let mut server = Server::start($kind);
+            /// A real server behind a fault proxy, a pool through the
+            /// proxy, and the probes of that pool served over HTTP.
+            struct Fixture {
+                server: Server,
+                proxy: FaultProxy,
+                pool: Pool,
+                addr: std::net::SocketAddr,
+                secrets: Vec<String>,
+            }
+
+            async fn fixture(max: u32, test_before_acquire: bool) -> Fixture {
+                let server = Server::start($kind);
                 let proxy = FaultProxy::start(server.addr());
-                let pool = pool(&server.url_via(proxy.addr()), 2, true);
+                let pool = pool(&server.url_via(proxy.addr()), max, test_before_acquire);
                 let addr =
                     serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
                 let secrets = secrets(&server, &proxy);
-
                 assert_recovers(addr, RECOVERY).await;
+                Fixture {
+                    server,
+                    proxy,
+                    pool,
+                    addr,
+                    secrets,
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn server_stopped_killed_and_restarted() {
+                let Fixture {
+                    mut server,
+                    proxy: _proxy,
+                    pool,
+                    addr,
+                    secrets,
+                } = fixture(2, true).await;
                 app_query(&pool).await;
 
-                server.stop();
-                assert_unready(addr, "db", MESSAGES, DEADLINE, &secrets).await;
-                server.resume();
-                assert_recovers(addr, RECOVERY).await;
-                app_query(&pool).await;
-
-                server.kill();
-                assert_unready(addr, "db", MESSAGES, DEADLINE, &secrets).await;
-                server.resume();
-                assert_recovers(addr, RECOVERY).await;
-                app_query(&pool).await;
+                for stop in [Server::stop, Server::kill] {
+                    stop(&mut server);
+                    assert_unready(addr, "db", MESSAGES, DEADLINE, &secrets).await;
+                    server.resume();
+                    assert_recovers(addr, RECOVERY).await;
+                    app_query(&pool).await;
+                }
 
                 // Restarted under the pool's feet: its idle connections are dead.
                 server.restart();
@@ -110,13 +132,13 @@ macro_rules! sql_suite {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn network_faults() {
-                let server = Server::start($kind);
-                let proxy = FaultProxy::start(server.addr());
-                let pool = pool(&server.url_via(proxy.addr()), 2, true);
-                let addr =
-                    serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
-                let secrets = secrets(&server, &proxy);
-                assert_recovers(addr, RECOVERY).await;
+                let Fixture {
+                    server: _server,
+                    proxy,
+                    pool,
+                    addr,
+                    secrets,
+                } = fixture(2, true).await;
 
                 for fault in [
                     Fault::Refuse,
@@ -141,13 +163,13 @@ macro_rules! sql_suite {
             /// or the pool is stranded for good.
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn half_open_pooled_connection_is_detached_not_stranded() {
-                let server = Server::start($kind);
-                let proxy = FaultProxy::start(server.addr());
-                let pool = pool(&server.url_via(proxy.addr()), 1, false);
-                let addr =
-                    serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
-                let secrets = secrets(&server, &proxy);
-                assert_recovers(addr, RECOVERY).await;
+                let Fixture {
+                    server: _server,
+                    proxy,
+                    pool,
+                    addr,
+                    secrets,
+                } = fixture(1, false).await;
                 app_query(&pool).await;
                 settle(&pool).await;
                 assert_eq!((pool.size(), pool.num_idle()), (1, 1));
