@@ -97,7 +97,6 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 
-use crate::config::Config;
 use crate::probes::{HealthChecks, ProbeRequest, Probes};
 
 /// Mounts the probes in an actix-web `App` with `.wrap(probes)`, as its
@@ -204,7 +203,7 @@ where
         if method != Method::GET && method != Method::HEAD {
             return None;
         }
-        if !is_probe_path(self.probes.config(), request.path()) {
+        if !self.probes.config().is_probe_path(request.path()) {
             return None;
         }
         // An actix request URI is valid for `http` 1 too; should one ever
@@ -223,19 +222,6 @@ where
         self.probes
             .probe_request(&http::Method::GET, &uri, &headers)
     }
-}
-
-/// Whether `path` is one the probes may answer: the three probe paths and
-/// anything under the readiness path (`/readiness/<name>`, and unknown
-/// names, which get a 404 from the probes). The exact routing is
-/// [`Probes::probe_request`]'s; this only has to let through every path it
-/// could accept.
-fn is_probe_path(config: &Config, path: &str) -> bool {
-    path == config.liveness_path
-        || path == config.startup_path
-        || path
-            .strip_prefix(config.readiness_path)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Builds the actix response to `request` from a probe answer.

@@ -34,3 +34,19 @@ pub struct CheckConfig {
     /// Whether a failure makes the pod unready (`true`) or only degraded.
     pub critical: bool,
 }
+
+impl Config {
+    /// Whether a `GET` or `HEAD` on `path` is answered by the probes rather
+    /// than the application: the three probe paths, and everything under
+    /// `<readiness>/` (one check by name, or a 404 for an unknown name).
+    /// Frameworks other than tower use it to decide, before converting
+    /// anything, whether a request is worth handing to
+    /// [`Probes::probe_request`](crate::Probes::probe_request).
+    pub fn is_probe_path(&self, path: &str) -> bool {
+        path == self.liveness_path
+            || path == self.startup_path
+            || path
+                .strip_prefix(self.readiness_path)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}

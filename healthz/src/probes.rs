@@ -322,6 +322,9 @@ where
         };
         let config = T::config();
         let path = uri.path();
+        if !config.is_probe_path(path) {
+            return None;
+        }
         let probe = if path == config.liveness_path {
             Probe::Liveness
         } else if path == config.readiness_path {
