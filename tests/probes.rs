@@ -579,3 +579,29 @@ async fn json_is_chosen_by_accept_or_format() {
     let reply = send(addr, accept).await;
     assert_eq!(reply.header("content-type"), "application/health+json");
 }
+
+/// A run that dies with its runtime (a test's, or a server's at shutdown)
+/// must not leave its check waiting on it forever.
+#[test]
+fn a_run_lost_with_its_runtime_does_not_wedge_the_check() {
+    let state = state();
+    state.db.set(Mode::Hang);
+    let probes = state.probes();
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let gave_up = first.block_on(async {
+        tokio::time::timeout(Duration::from_millis(50), probes.readiness()).await
+    });
+    assert!(gave_up.is_err(), "the hung check should still be running");
+    // Drops the run's task, which never published a result.
+    drop(first);
+
+    state.db.set(Mode::Pass);
+    let report = runtime().block_on(probes.readiness());
+    assert!(report.status().is_ready(), "{report:?}");
+}

@@ -114,7 +114,11 @@ where
         }
     }
     if let Some(running) = &slot.running {
-        return Lookup::Wait(running.clone());
+        // A run that died without publishing (its runtime shut down) has
+        // dropped its sender; start afresh rather than wait on it forever.
+        if running.has_changed().is_ok() {
+            return Lookup::Wait(running.clone());
+        }
     }
     if slot.in_flight.strong_count() > 0 {
         // A run gave up at its deadline but its blocking work has not
