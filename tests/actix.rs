@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse, Transform};
@@ -18,6 +18,7 @@ use healthz::{HealthChecks, Probes};
 use http::{Method, StatusCode};
 use http_body_util::Full;
 use support::fake::{state, Fake, Mode};
+use support::scenarios;
 use support::{get as http_get, request, send};
 
 /// Whether the app's auth middleware fails every request.
@@ -214,77 +215,30 @@ async fn readiness_is_ok_when_every_check_passes() {
 #[tokio::test]
 async fn readiness_fails_with_one_line_per_failing_check_and_no_private_detail() {
     let state = state();
-    state.db.set(Mode::Fail);
-    state.sessions.set(Mode::Hang);
     let addr = serve(state.probes(), Auth::Broken);
-    let reply = http_get(addr, "/readiness").await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        reply.body,
-        "db: cannot connect to database.\ncache: timed out after 200ms."
-    );
-    assert!(!reply.body.contains("db.internal") && !reply.body.contains("admin"));
-
-    state.db.set(Mode::Pass);
-    state.sessions.set(Mode::Pass);
-    // The hung run of `cache` is dropped shortly after its deadline (a
-    // probe arriving before that joins it); then a new run starts.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let reply = http_get(addr, "/readiness").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+    scenarios::readiness_fails_with_one_line_per_failing_check_and_no_private_detail(&state, addr)
+        .await;
 }
 
 #[tokio::test]
 async fn non_critical_and_busy_failures_keep_the_pod_ready() {
     let state = state();
-    state.replica.set(Mode::Fail);
-    state.db.set(Mode::Busy);
     let addr = serve(state.probes(), Auth::Broken);
-    let reply = http_get(addr, "/readiness").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
-
-    let reply = http_get(addr, "/readiness?verbose").await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(
-        reply.body,
-        "[~]db degraded: busy: every connection is in use\n\
-         [+]cache ok\n\
-         [-]replica failed (non-critical): cannot connect to database\n\
-         readiness check passed"
-    );
+    scenarios::non_critical_and_busy_failures_keep_the_pod_ready(&state, addr).await;
 }
 
 #[tokio::test]
 async fn verbose_lists_every_check() {
     let state = state();
-    state.sessions.set(Mode::Hang);
     let addr = serve(state.probes(), Auth::Broken);
-    let reply = http_get(addr, "/readiness?verbose=1").await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        reply.body,
-        "[+]db ok\n[-]cache failed: timed out after 200ms\n[+]replica ok\nreadiness check failed"
-    );
+    scenarios::verbose_lists_every_check(&state, addr).await;
 }
 
 #[tokio::test]
 async fn exclude_skips_checks_and_unknown_names_are_ignored() {
     let state = state();
-    state.db.set(Mode::Fail);
     let addr = serve(state.probes(), Auth::Broken);
-    let reply = http_get(addr, "/readiness?exclude=db&exclude=nope").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
-    assert_eq!(state.db.calls(), 0, "an excluded check must not run");
-
-    let reply = http_get(addr, "/readiness?exclude=db&exclude=cache&verbose").await;
-    assert_eq!(
-        reply.body,
-        "[+]replica ok\n[+]db excluded: ok\n[+]cache excluded: ok\nreadiness check passed"
-    );
-    // Percent-encoded names are decoded.
-    let reply = http_get(addr, "/readiness?exclude=d%62").await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(state.db.calls(), 0);
+    scenarios::exclude_skips_checks_and_unknown_names_are_ignored(&state, addr).await;
 }
 
 #[tokio::test]
@@ -318,36 +272,9 @@ async fn a_sub_path_runs_one_check() {
 #[tokio::test]
 async fn startup_opens_once_every_critical_check_has_passed_then_stays_open() {
     let state = state();
-    state.db.set(Mode::Fail);
-    state.replica.set(Mode::Fail);
     let addr = serve(state.probes(), Auth::Broken);
-
-    let reply = http_get(addr, "/startupz").await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(reply.body, "db: cannot connect to database.");
-
-    state.db.set(Mode::Busy);
-    let reply = http_get(addr, "/startupz").await;
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, "starting"),
-        "a busy pool has not passed yet"
-    );
-
-    state.db.set(Mode::Pass);
-    let reply = http_get(addr, "/startupz").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
-
-    // Latched: no dependency is touched any more, even if it breaks.
-    state.db.set(Mode::Fail);
-    let calls = state.db.calls();
-    let reply = http_get(addr, "/startupz").await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(state.db.calls(), calls);
-    assert_eq!(
-        http_get(addr, "/readiness").await.status,
-        StatusCode::SERVICE_UNAVAILABLE
-    );
+    scenarios::startup_opens_once_every_critical_check_has_passed_then_stays_open(&state, addr)
+        .await;
 }
 
 #[tokio::test]
@@ -494,34 +421,15 @@ async fn probes_get_in_while_the_app_is_not_ready_and_app_requests_wait_for_it()
 #[tokio::test]
 async fn a_check_that_never_returns_fails_within_the_deadline() {
     let state = state();
-    state.db.set(Mode::Hang);
     let addr = serve(state.probes(), Auth::Broken);
-    let started = Instant::now();
-    let reply = http_get(addr, "/readiness").await;
-    let took = started.elapsed();
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(reply.body, "db: timed out after 300ms.");
-    // The deadline is 300ms; the bound is generous for a shared machine.
-    assert!(took < Duration::from_secs(3), "readiness took {took:?}");
-    assert!(
-        took >= Duration::from_millis(300),
-        "readiness answered before the deadline: {took:?}"
-    );
+    scenarios::a_check_that_never_returns_fails_within_the_deadline(&state, addr).await;
 }
 
 #[tokio::test]
 async fn a_panicking_check_fails_and_the_server_keeps_serving() {
     let state = state();
-    state.db.set(Mode::Panic);
     let addr = serve(state.probes(), Auth::Open);
-    for _ in 0..3 {
-        let reply = http_get(addr, "/readiness").await;
-        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(reply.body, "db: check panicked.");
-    }
-    assert_eq!(http_get(addr, "/").await.body, "app");
-    state.db.set(Mode::Pass);
-    assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
+    scenarios::a_panicking_check_fails_and_the_server_keeps_serving(&state, addr).await;
 }
 
 #[derive(Clone, HealthChecks)]

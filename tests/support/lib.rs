@@ -113,6 +113,7 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 
 pub mod fake;
 pub mod fault;
+pub mod scenarios;
 pub mod servers;
 pub mod verdict;
 
