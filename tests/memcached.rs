@@ -51,42 +51,17 @@ fn app_round_trip(client: &memcache::Client) {
     assert_eq!(value.as_deref(), Some("value"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_server_stopped_killed_and_restarted() {
-    let mut server = Server::start(Kind::Memcached);
-    let proxy = FaultProxy::start(server.addr());
-    let cache = connect_lazy(&[&server.url_via(proxy.addr())], CLIENT_TIMEOUT).unwrap();
-    let addr = serve(
-        axum::Router::new().layer(
-            CacheState {
-                sessions: cache.clone(),
-            }
-            .probes(),
-        ),
-    )
-    .await;
-    let secrets = secrets(&[server.port(), proxy.addr().port()]);
-    assert_recovers(addr, RECOVERY).await;
-
-    server.stop();
-    assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets).await;
-    server.resume();
-    assert_recovers(addr, RECOVERY).await;
-    app_round_trip(&cache);
-
-    server.kill();
-    assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets).await;
-    server.resume();
-    assert_recovers(addr, RECOVERY).await;
-    app_round_trip(&cache);
-
-    server.restart();
-    assert_recovers(addr, RECOVERY).await;
-    app_round_trip(&cache);
+/// One memcached behind a fault proxy, a lazy client through the proxy,
+/// and its probes served over HTTP, ready.
+struct Fixture {
+    server: Server,
+    proxy: FaultProxy,
+    cache: MemcacheClient,
+    addr: std::net::SocketAddr,
+    secrets: Vec<String>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_server_network_faults() {
+async fn fixture() -> Fixture {
     let server = Server::start(Kind::Memcached);
     let proxy = FaultProxy::start(server.addr());
     let cache = connect_lazy(&[&server.url_via(proxy.addr())], CLIENT_TIMEOUT).unwrap();
@@ -101,6 +76,47 @@ async fn one_server_network_faults() {
     .await;
     let secrets = secrets(&[server.port(), proxy.addr().port()]);
     assert_recovers(addr, RECOVERY).await;
+    Fixture {
+        server,
+        proxy,
+        cache,
+        addr,
+        secrets,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_stopped_killed_and_restarted() {
+    let Fixture {
+        mut server,
+        proxy: _proxy,
+        cache,
+        addr,
+        secrets,
+    } = fixture().await;
+
+    for stop in [Server::stop, Server::kill] {
+        stop(&mut server);
+        assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets).await;
+        server.resume();
+        assert_recovers(addr, RECOVERY).await;
+        app_round_trip(&cache);
+    }
+
+    server.restart();
+    assert_recovers(addr, RECOVERY).await;
+    app_round_trip(&cache);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_network_faults() {
+    let Fixture {
+        server: _server,
+        proxy,
+        cache,
+        addr,
+        secrets,
+    } = fixture().await;
 
     for fault in [
         Fault::Refuse,

@@ -80,38 +80,17 @@ async fn assert_both_unready(addr: std::net::SocketAddr, secrets: &[String]) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_stopped_killed_and_restarted() {
-    let mut server = Server::start(Kind::Redis);
-    let proxy = FaultProxy::start(server.addr());
-    let url = server.url_via(proxy.addr());
-    let state = RedisState {
-        manager: manager(&url),
-        pool: pool(&url, 4),
-    };
-    let addr = serve(axum::Router::new().layer(state.probes())).await;
-    let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
-    assert_recovers(addr, RECOVERY).await;
-
-    server.stop();
-    assert_both_unready(addr, &secrets).await;
-    server.resume();
-    assert_recovers(addr, RECOVERY).await;
-    app_round_trip(&state.pool, &state.manager).await;
-
-    server.kill();
-    assert_both_unready(addr, &secrets).await;
-    server.resume();
-    assert_recovers(addr, RECOVERY).await;
-    app_round_trip(&state.pool, &state.manager).await;
-
-    server.restart();
-    assert_recovers(addr, RECOVERY).await;
-    app_round_trip(&state.pool, &state.manager).await;
+/// Redis behind a fault proxy, a manager and a pool through the proxy, and
+/// their probes served over HTTP, ready.
+struct Fixture {
+    server: Server,
+    proxy: FaultProxy,
+    state: RedisState,
+    addr: std::net::SocketAddr,
+    secrets: Vec<String>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn network_faults() {
+async fn fixture() -> Fixture {
     let server = Server::start(Kind::Redis);
     let proxy = FaultProxy::start(server.addr());
     let url = server.url_via(proxy.addr());
@@ -122,6 +101,47 @@ async fn network_faults() {
     let addr = serve(axum::Router::new().layer(state.probes())).await;
     let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
     assert_recovers(addr, RECOVERY).await;
+    Fixture {
+        server,
+        proxy,
+        state,
+        addr,
+        secrets,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stopped_killed_and_restarted() {
+    let Fixture {
+        mut server,
+        proxy: _proxy,
+        state,
+        addr,
+        secrets,
+    } = fixture().await;
+
+    for stop in [Server::stop, Server::kill] {
+        stop(&mut server);
+        assert_both_unready(addr, &secrets).await;
+        server.resume();
+        assert_recovers(addr, RECOVERY).await;
+        app_round_trip(&state.pool, &state.manager).await;
+    }
+
+    server.restart();
+    assert_recovers(addr, RECOVERY).await;
+    app_round_trip(&state.pool, &state.manager).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_faults() {
+    let Fixture {
+        server: _server,
+        proxy,
+        state,
+        addr,
+        secrets,
+    } = fixture().await;
 
     for fault in [
         Fault::Refuse,
