@@ -106,19 +106,30 @@ fn requests(n: usize) -> Vec<Request<Empty<bytes::Bytes>>> {
         .collect()
 }
 
-#[test]
-fn passing_a_request_through_allocates_nothing() {
-    let app = tower::service_fn(|_request: Request<Empty<bytes::Bytes>>| async {
-        Ok::<_, Infallible>(Response::new(Empty::<bytes::Bytes>::new()))
-    });
+type Body = Empty<bytes::Bytes>;
+
+/// An app that answers at once without allocating.
+fn app() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone {
+    tower::service_fn(|_request: Request<Body>| async { Ok(Response::new(Body::new())) })
+}
+
+/// The app behind the probes layer, built before any counting: the
+/// layer's one-time setup may allocate.
+fn layered(
+) -> impl Service<Request<Body>, Response = Response<healthz::layer::ProbeBody<Body>>, Error = Infallible>
+{
     let state = State {
         db: std::sync::Arc::new(Db),
         cache: std::sync::Arc::new(Db),
     };
-    // Built before counting: the layer's one-time setup may allocate.
-    let layered = state.probes().layer(app);
+    state.probes().layer(app())
+}
 
-    let bare = allocations_of(app, requests(1000));
+#[test]
+fn passing_a_request_through_allocates_nothing() {
+    let layered = layered();
+
+    let bare = allocations_of(app(), requests(1000));
     let through_layer = allocations_of(layered, requests(1000));
     assert_eq!(
         through_layer, bare,
@@ -130,14 +141,7 @@ fn passing_a_request_through_allocates_nothing() {
 /// would see an allocation on the pass-through path too.
 #[test]
 fn the_counter_sees_allocations() {
-    let app = tower::service_fn(|_request: Request<Empty<bytes::Bytes>>| async {
-        Ok::<_, Infallible>(Response::new(Empty::<bytes::Bytes>::new()))
-    });
-    let state = State {
-        db: std::sync::Arc::new(Db),
-        cache: std::sync::Arc::new(Db),
-    };
-    let layered = state.probes().layer(app);
+    let layered = layered();
     let probe = vec![Request::get("/healthz").body(Empty::new()).unwrap()];
     assert!(allocations_of(layered, probe) > 0);
 }

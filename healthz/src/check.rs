@@ -120,6 +120,9 @@ impl CheckError {
     pub const DATABASE: &'static str = "cannot connect to database.";
     /// Public message of a cache check that failed.
     pub const CACHE: &'static str = "cannot connect to cache.";
+    /// Public message of a pool whose every connection is in use (a busy
+    /// outcome: degraded, still ready).
+    pub const BUSY: &'static str = "busy: every connection is in use.";
     /// Public message of an error converted with `?` or `From`.
     pub const FAILED: &'static str = "check failed.";
 

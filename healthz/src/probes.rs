@@ -380,13 +380,7 @@ where
                     excluded: Vec::new(),
                     draining: true,
                 };
-                let body = if route.json {
-                    report.to_json()
-                } else if route.verbose {
-                    report.to_verbose_text("readiness")
-                } else {
-                    report.to_text()
-                };
+                let body = body(&report, route, "readiness");
                 Some(render(StatusCode::SERVICE_UNAVAILABLE, body, route))
             }
             _ => None,
@@ -419,14 +413,7 @@ where
             // The body every passing kubelet probe gets: no formatting.
             return text(status, OK, route.head);
         }
-        let body = if route.json {
-            report.to_json()
-        } else if route.verbose {
-            report.to_verbose_text(probe_name)
-        } else {
-            report.to_text()
-        };
-        render(status, body, &route)
+        render(status, body(&report, &route, probe_name), &route)
     }
 }
 
@@ -443,16 +430,24 @@ where
         // Startup is about the process coming up: draining is readiness's
         // business, and a busy pool has not passed yet.
         report.draining = false;
-        let body = if route.json {
-            report.to_json()
-        } else if route.verbose {
-            report.to_verbose_text("startup")
-        } else if report.status().is_ready() {
+        let body = if !route.json && !route.verbose && report.status().is_ready() {
             "starting".to_owned()
         } else {
-            report.to_text()
+            body(&report, route, "startup")
         };
         render(StatusCode::SERVICE_UNAVAILABLE, body, route)
+    }
+}
+
+/// The body of `report` in the format `route` asks for; `probe` names the
+/// probe in the verbose summary line.
+fn body(report: &Report, route: &Route, probe: &str) -> String {
+    if route.json {
+        report.to_json()
+    } else if route.verbose {
+        report.to_verbose_text(probe)
+    } else {
+        report.to_text()
     }
 }
 

@@ -6,22 +6,14 @@
 //! `AsyncConnectionConfig` for a multiplexed connection): the check's
 //! deadline bounds the probe, theirs bound your application's requests.
 
-use std::time::Duration;
-
 use redis::aio::ConnectionLike;
 use tokio::time::{timeout_at, Instant};
 
-use crate::check::{deadline, CheckError, ErrorKind};
+use super::check_deadline;
+use crate::check::{CheckError, ErrorKind};
 
 /// Public message of a Redis check that failed.
 const REDIS: &str = "cannot connect to redis.";
-
-/// Deadline used when checked outside a probe (the default probe timeout).
-const FALLBACK_TIMEOUT: Duration = Duration::from_millis(800);
-
-fn check_deadline() -> Instant {
-    deadline().unwrap_or_else(|| Instant::now() + FALLBACK_TIMEOUT)
-}
 
 /// Sends `PING` on `connection` and expects `PONG`, before `deadline`.
 async fn ping<C: ConnectionLike + Send>(
@@ -78,12 +70,7 @@ impl crate::Check for deadpool_redis::Pool {
         let mut connection = match timeout_at(deadline, self.get()).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(deadpool_redis::PoolError::Timeout(_))) | Err(_) if saturated => {
-                return Err(
-                    CheckError::busy("busy: every connection is in use.").with_detail(format!(
-                        "no pooled connection became free before the deadline ({} in use)",
-                        status.size
-                    )),
-                );
+                return Err(super::pool_busy(status.size));
             }
             Ok(Err(error)) => return Err(CheckError::unavailable(REDIS).with_detail(error)),
             Err(_elapsed) => {

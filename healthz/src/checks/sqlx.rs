@@ -1,22 +1,8 @@
 //! `Check` for `sqlx::Pool<DB>`: PostgreSQL, MySQL/MariaDB, SQLite and
 //! `Any`, for sqlx 0.8 (feature `sqlx`) and sqlx 0.9 (feature `sqlx-0-9`).
 
-use std::time::Duration;
-
-use tokio::time::Instant;
-
-use crate::check::{deadline, CheckError, ErrorKind};
-
-/// Deadline used when a pool is checked outside a probe (the default probe
-/// timeout).
-const FALLBACK_TIMEOUT: Duration = Duration::from_millis(800);
-
-/// The public message of a pool whose every connection is in use.
-const BUSY: &str = "busy: every connection is in use.";
-
-fn check_deadline() -> Instant {
-    deadline().unwrap_or_else(|| Instant::now() + FALLBACK_TIMEOUT)
-}
+use super::{check_deadline, pool_busy};
+use crate::check::{CheckError, ErrorKind};
 
 fn unavailable(detail: impl std::fmt::Display + Send + Sync + 'static) -> CheckError {
     CheckError::unavailable(CheckError::DATABASE).with_detail(detail)
@@ -24,12 +10,6 @@ fn unavailable(detail: impl std::fmt::Display + Send + Sync + 'static) -> CheckE
 
 fn timed_out(detail: &'static str) -> CheckError {
     CheckError::new(ErrorKind::TimedOut, CheckError::DATABASE).with_detail(detail)
-}
-
-fn busy(size: u32) -> CheckError {
-    CheckError::busy(BUSY).with_detail(format!(
-        "no pooled connection became free before the deadline ({size} in use)"
-    ))
 }
 
 /// The same check for each supported sqlx major version: the crates differ,
@@ -76,7 +56,7 @@ macro_rules! pool_check {
                 let mut connection = match timeout_at(deadline, self.acquire()).await {
                     Ok(Ok(connection)) => connection,
                     Ok(Err($sqlx::Error::PoolTimedOut)) | Err(_) if saturated => {
-                        return Err(busy(self.size()));
+                        return Err(pool_busy(self.size()));
                     }
                     Ok(Err(error)) => return Err(unavailable(error)),
                     Err(_elapsed) => return Err(timed_out("timed out acquiring a connection")),
