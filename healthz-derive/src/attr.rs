@@ -1,37 +1,20 @@
-//! Parsing of `#[healthz(...)]` on the struct and on its fields.
+//! Parsing of `#[healthz(...)]` on the struct and on its fields, into what
+//! was written; `ast` applies the defaults.
 //!
-//! Keys are matched by hand from a closed set so that every message can
-//! name the key, list what is accepted and point at the one token that is
-//! wrong. Values are first read as any expression, then checked for the
-//! expected kind: a wrong kind (`critical = "yes"`) is then reported like
-//! any other mistake, and parsing continues with the next key.
+//! Keys are matched by hand from the closed set in [`keys`] so that every
+//! message can name the key, list what is accepted and point at the one
+//! token that is wrong.
 
-use proc_macro2::TokenTree;
+pub(crate) mod keys;
+mod value;
+
 use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
-use syn::parse::ParseStream;
-use syn::{Attribute, Expr, ExprLit, ExprPath, Lit, LitStr, Meta, Token};
+use syn::{Attribute, ExprPath, LitStr, Meta};
 
+use self::keys::{Key, Level};
 use crate::ctxt::Ctxt;
-use crate::duration;
-
-pub(crate) const STRUCT_KEYS: &[&str] = &[
-    "timeout",
-    "cache",
-    "liveness",
-    "readiness",
-    "startup",
-    "crate",
-];
-pub(crate) const FIELD_KEYS: &[&str] = &["name", "timeout", "critical", "with"];
-
-/// Defaults of the struct-level keys, in the form a user would write them.
-pub(crate) const DEFAULT_TIMEOUT: &str = "800ms";
-pub(crate) const DEFAULT_CACHE: &str = "1s";
-pub(crate) const DEFAULT_LIVENESS: &str = "/healthz";
-pub(crate) const DEFAULT_READINESS: &str = "/readiness";
-pub(crate) const DEFAULT_STARTUP: &str = "/startupz";
 
 /// A duration given in an attribute, with its literal for spans and messages.
 pub(crate) struct Duration {
@@ -56,10 +39,8 @@ pub(crate) struct StructAttrs {
     pub(crate) readiness: Option<ProbePath>,
     pub(crate) startup: Option<ProbePath>,
     pub(crate) krate: Option<syn::Path>,
-    /// Every key written, valid or not: a key that was given but rejected
-    /// must not fall back to its default in later checks, or one mistake
-    /// would be reported twice.
-    pub(crate) written: Vec<&'static str>,
+    /// Every key written, valid or not (see [`StructAttrs::wrote`]).
+    written: Vec<&'static Key>,
 }
 
 /// The field-level `#[healthz]` keys; `None` where absent or invalid.
@@ -71,50 +52,17 @@ pub(crate) struct FieldAttrs {
     pub(crate) name: Option<LitStr>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) critical: Option<bool>,
+    pub(crate) busy_limit: Option<Duration>,
     pub(crate) with: Option<ExprPath>,
-    /// Every key written, valid or not (see [`StructAttrs::written`]).
-    pub(crate) written: Vec<&'static str>,
-}
-
-#[derive(Clone, Copy)]
-enum Level {
-    Struct,
-    Field,
-}
-
-impl Level {
-    fn keys(self) -> &'static [&'static str] {
-        match self {
-            Self::Struct => STRUCT_KEYS,
-            Self::Field => FIELD_KEYS,
-        }
-    }
-
-    fn other(self) -> Self {
-        match self {
-            Self::Struct => Self::Field,
-            Self::Field => Self::Struct,
-        }
-    }
-
-    fn noun(self) -> &'static str {
-        match self {
-            Self::Struct => "struct",
-            Self::Field => "field",
-        }
-    }
-
-    fn place(self) -> &'static str {
-        match self {
-            Self::Struct => "the struct",
-            Self::Field => "a field",
-        }
-    }
+    /// Every key written, valid or not (see [`StructAttrs::wrote`]).
+    written: Vec<&'static Key>,
 }
 
 impl StructAttrs {
-    /// Whether `key` was written, even with a value that was rejected.
-    pub(crate) fn wrote(&self, key: &str) -> bool {
+    /// Whether `key` was written, even with a value that was rejected: a
+    /// key that was given but rejected must not fall back to its default in
+    /// later checks, or one mistake would be reported twice.
+    pub(crate) fn wrote(&self, key: &'static Key) -> bool {
         self.written.contains(&key)
     }
 
@@ -123,14 +71,14 @@ impl StructAttrs {
         let mut position = 0;
         parsed.written = for_each_key(cx, attrs, Level::Struct, |key, meta| {
             position += 1;
-            match key {
-                "timeout" => parsed.timeout = duration_value(cx, meta, key, false)?,
-                "cache" => parsed.cache = duration_value(cx, meta, key, true)?,
-                "liveness" => parsed.liveness = path_value(cx, meta, key, position)?,
-                "readiness" => parsed.readiness = path_value(cx, meta, key, position)?,
-                "startup" => parsed.startup = path_value(cx, meta, key, position)?,
-                "crate" => parsed.krate = crate_value(cx, meta)?,
-                _ => unreachable!("key `{key}` is in STRUCT_KEYS but not parsed"),
+            match *key {
+                keys::PROBE_TIMEOUT => parsed.timeout = value::duration(cx, meta, key)?,
+                keys::CACHE => parsed.cache = value::duration(cx, meta, key)?,
+                keys::LIVENESS => parsed.liveness = value::probe_path(cx, meta, key, position)?,
+                keys::READINESS => parsed.readiness = value::probe_path(cx, meta, key, position)?,
+                keys::STARTUP => parsed.startup = value::probe_path(cx, meta, key, position)?,
+                keys::CRATE => parsed.krate = value::crate_path(cx, meta, key)?,
+                _ => unreachable!("key `{}` is in STRUCT_KEYS but not parsed", key.name),
             }
             Ok(())
         });
@@ -139,8 +87,9 @@ impl StructAttrs {
 }
 
 impl FieldAttrs {
-    /// Whether `key` was written, even with a value that was rejected.
-    pub(crate) fn wrote(&self, key: &str) -> bool {
+    /// Whether `key` was written, even with a value that was rejected (see
+    /// [`StructAttrs::wrote`]).
+    pub(crate) fn wrote(&self, key: &'static Key) -> bool {
         self.written.contains(&key)
     }
 
@@ -153,12 +102,13 @@ impl FieldAttrs {
             ..Self::default()
         };
         parsed.written = for_each_key(cx, attrs, Level::Field, |key, meta| {
-            match key {
-                "name" => parsed.name = name_value(cx, meta)?,
-                "timeout" => parsed.timeout = duration_value(cx, meta, key, false)?,
-                "critical" => parsed.critical = bool_value(cx, meta, key)?,
-                "with" => parsed.with = with_value(cx, meta)?,
-                _ => unreachable!("key `{key}` is in FIELD_KEYS but not parsed"),
+            match *key {
+                keys::NAME => parsed.name = value::name(cx, meta, key)?,
+                keys::CHECK_TIMEOUT => parsed.timeout = value::duration(cx, meta, key)?,
+                keys::CRITICAL => parsed.critical = value::boolean(cx, meta, key)?,
+                keys::BUSY_LIMIT => parsed.busy_limit = value::duration(cx, meta, key)?,
+                keys::WITH => parsed.with = value::function(cx, meta, key)?,
+                _ => unreachable!("key `{}` is in FIELD_KEYS but not parsed", key.name),
             }
             Ok(())
         });
@@ -174,9 +124,9 @@ fn for_each_key(
     cx: &Ctxt,
     attrs: &[Attribute],
     level: Level,
-    mut parse_key: impl FnMut(&'static str, &ParseNestedMeta<'_>) -> syn::Result<()>,
-) -> Vec<&'static str> {
-    let mut seen: Vec<&'static str> = Vec::new();
+    mut parse_key: impl FnMut(&'static Key, &ParseNestedMeta<'_>) -> syn::Result<()>,
+) -> Vec<&'static Key> {
+    let mut seen: Vec<&'static Key> = Vec::new();
     for attr in attrs.iter().filter(|attr| attr.path().is_ident("healthz")) {
         match &attr.meta {
             // `#[healthz]` on a field marks it as checked; on the struct it
@@ -198,15 +148,17 @@ fn for_each_key(
         }
         let result = attr.parse_nested_meta(|meta| {
             let written = key_text(&meta.path);
-            let accepted = level.keys().iter().copied().find(|key| *key == written);
-            match accepted {
+            match level.key(&written) {
                 None => {
-                    cx.error_spanned_by(&meta.path, unknown_key_message(&written, level));
-                    skip_value(meta.input)
+                    cx.error_spanned_by(&meta.path, level.unknown_key_message(&written));
+                    value::skip(meta.input)
                 }
                 Some(key) if seen.contains(&key) => {
-                    cx.error_spanned_by(&meta.path, format!("duplicate healthz attribute `{key}`"));
-                    skip_value(meta.input)
+                    cx.error_spanned_by(
+                        &meta.path,
+                        format!("duplicate healthz attribute `{}`", key.name),
+                    );
+                    value::skip(meta.input)
                 }
                 Some(key) => {
                     seen.push(key);
@@ -227,258 +179,6 @@ fn key_text(path: &syn::Path) -> String {
     match path.get_ident() {
         Some(ident) => ident.unraw().to_string(),
         None => path.to_token_stream().to_string().replace(' ', ""),
-    }
-}
-
-fn unknown_key_message(written: &str, level: Level) -> String {
-    let hint = if level.other().keys().contains(&written) {
-        format!(" (it goes on {})", level.other().place())
-    } else if let Some(close) = level.keys().iter().find(|key| is_typo_of(written, key)) {
-        format!(" (did you mean `{close}`?)")
-    } else {
-        String::new()
-    };
-    format!(
-        "unknown healthz attribute `{written}`{hint}; accepted on a {}: {}",
-        level.noun(),
-        quoted_list(level.keys())
-    )
-}
-
-/// `` `a`, `b`, `c` ``
-fn quoted_list(items: &[&str]) -> String {
-    let quoted: Vec<String> = items.iter().map(|item| format!("`{item}`")).collect();
-    quoted.join(", ")
-}
-
-/// Whether `written` is at most two single-character edits from `key`.
-fn is_typo_of(written: &str, key: &str) -> bool {
-    let written: Vec<char> = written.chars().collect();
-    if written.len() < 3 {
-        return false;
-    }
-    let mut previous: Vec<usize> = (0..=written.len()).collect();
-    for (i, key_char) in key.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, written_char) in written.iter().enumerate() {
-            let substitution = previous[j] + usize::from(*written_char != key_char);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[written.len()] <= 2
-}
-
-/// Skips the `= value` or `(...)` after a key that will not be used, up to
-/// the next top-level comma.
-fn skip_value(input: ParseStream<'_>) -> syn::Result<()> {
-    input.step(|cursor| {
-        let mut rest = *cursor;
-        while let Some((token, next)) = rest.token_tree() {
-            if matches!(&token, TokenTree::Punct(punct) if punct.as_char() == ',') {
-                break;
-            }
-            rest = next;
-        }
-        Ok(((), rest))
-    })
-}
-
-/// The expression after `key =`, with invisible groups (from `macro_rules!`
-/// expansions) removed. Reports and returns `None` when there is no `=`.
-fn value_expr(cx: &Ctxt, meta: &ParseNestedMeta<'_>, example: &str) -> syn::Result<Option<Expr>> {
-    if !meta.input.peek(Token![=]) {
-        cx.error_spanned_by(&meta.path, format!("expected a value: `{example}`"));
-        skip_value(meta.input)?;
-        return Ok(None);
-    }
-    let mut value: Expr = meta.value()?.parse()?;
-    while let Expr::Group(group) = value {
-        value = *group.expr;
-    }
-    Ok(Some(value))
-}
-
-fn string_literal(value: &Expr) -> Option<&LitStr> {
-    match value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(literal),
-            attrs,
-        }) if attrs.is_empty() => Some(literal),
-        _ => None,
-    }
-}
-
-fn duration_value(
-    cx: &Ctxt,
-    meta: &ParseNestedMeta<'_>,
-    key: &str,
-    zero_allowed: bool,
-) -> syn::Result<Option<Duration>> {
-    let Some(value) = value_expr(cx, meta, &format!("{key} = \"500ms\""))? else {
-        return Ok(None);
-    };
-    let Some(literal) = string_literal(&value) else {
-        cx.error_spanned_by(&value, duration_kind_message(&value));
-        return Ok(None);
-    };
-    match duration::parse(&literal.value()) {
-        Ok(0) if !zero_allowed => {
-            cx.error_spanned_by(
-                literal,
-                format!(
-                    "zero {key} `{}`: a {key} must be greater than zero",
-                    literal.value()
-                ),
-            );
-            Ok(None)
-        }
-        Ok(nanos) => Ok(Some(Duration {
-            nanos,
-            literal: literal.clone(),
-        })),
-        Err(error) => {
-            cx.error_spanned_by(literal, error);
-            Ok(None)
-        }
-    }
-}
-
-fn duration_kind_message(value: &Expr) -> String {
-    if let Expr::Lit(ExprLit {
-        lit: Lit::Int(number),
-        ..
-    }) = value
-    {
-        // `5ms` is a valid token (an integer with a suffix), so the intent
-        // is clear: say how to write it.
-        let unit = if number.suffix().is_empty() {
-            "s"
-        } else {
-            number.suffix()
-        };
-        return format!(
-            "expected a duration string literal: write `\"{}{unit}\"` (units: {})",
-            number.base10_digits(),
-            duration::unit_list()
-        );
-    }
-    format!(
-        "expected a duration string literal such as `\"500ms\"` (units: {})",
-        duration::unit_list()
-    )
-}
-
-fn path_value(
-    cx: &Ctxt,
-    meta: &ParseNestedMeta<'_>,
-    key: &str,
-    position: usize,
-) -> syn::Result<Option<ProbePath>> {
-    let example = format!("{key} = \"/{key}\"");
-    let Some(value) = value_expr(cx, meta, &example)? else {
-        return Ok(None);
-    };
-    match string_literal(&value) {
-        Some(literal) => Ok(Some(ProbePath {
-            literal: literal.clone(),
-            position,
-        })),
-        None => {
-            cx.error_spanned_by(
-                &value,
-                format!("expected a string literal such as `{example}`"),
-            );
-            Ok(None)
-        }
-    }
-}
-
-fn crate_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<syn::Path>> {
-    const EXAMPLE: &str = "crate = \"::my_reexports::healthz\"";
-    let Some(value) = value_expr(cx, meta, EXAMPLE)? else {
-        return Ok(None);
-    };
-    let Some(literal) = string_literal(&value) else {
-        cx.error_spanned_by(
-            &value,
-            format!("expected a string literal containing a path, such as `{EXAMPLE}`"),
-        );
-        return Ok(None);
-    };
-    match literal.parse::<syn::Path>() {
-        Ok(path) => Ok(Some(path)),
-        Err(_) => {
-            cx.error_spanned_by(
-                literal,
-                format!(
-                    "expected a path to the healthz crate inside the string, such as `{EXAMPLE}`"
-                ),
-            );
-            Ok(None)
-        }
-    }
-}
-
-fn name_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<LitStr>> {
-    const EXAMPLE: &str = "name = \"db\"";
-    let Some(value) = value_expr(cx, meta, EXAMPLE)? else {
-        return Ok(None);
-    };
-    match string_literal(&value) {
-        Some(literal) => Ok(Some(literal.clone())),
-        None => {
-            cx.error_spanned_by(
-                &value,
-                format!("expected a string literal such as `{EXAMPLE}`"),
-            );
-            Ok(None)
-        }
-    }
-}
-
-fn bool_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<Option<bool>> {
-    let Some(value) = value_expr(cx, meta, &format!("{key} = false"))? else {
-        return Ok(None);
-    };
-    match value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Bool(literal),
-            ..
-        }) => Ok(Some(literal.value)),
-        _ => {
-            cx.error_spanned_by(
-                &value,
-                format!("expected `{key} = true` or `{key} = false`"),
-            );
-            Ok(None)
-        }
-    }
-}
-
-fn with_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>) -> syn::Result<Option<ExprPath>> {
-    const EXAMPLE: &str = "with = my_check";
-    let Some(value) = value_expr(cx, meta, EXAMPLE)? else {
-        return Ok(None);
-    };
-    match value {
-        Expr::Path(path) if path.attrs.is_empty() => Ok(Some(path)),
-        other => {
-            let message = match string_literal(&other).map(LitStr::parse::<ExprPath>) {
-                // serde takes `with = "path"`; here the path is written bare
-                // so that it resolves and is checked like any other path.
-                Some(Ok(path)) => format!(
-                    "expected a path to a check function, not a string: write `with = {}`",
-                    path.to_token_stream().to_string().replace(' ', "")
-                ),
-                _ => format!(
-                    "expected a path to an async check function, such as `{EXAMPLE}`, that \
-                     takes `&FieldType` and returns `Result<(), E>`"
-                ),
-            };
-            cx.error_spanned_by(&other, message);
-            Ok(None)
-        }
     }
 }
 
@@ -537,6 +237,7 @@ mod tests {
             parse_quote!(#[doc = "not ours"]),
             parse_quote!(#[healthz(name = "cache", timeout = "300ms")]),
             parse_quote!(#[healthz(critical = false, with = crate::checks::ping)]),
+            parse_quote!(#[healthz(busy_limit = "30s")]),
         ]);
         assert_eq!(errors, Vec::<String>::new());
         assert!(parsed.marker.is_some());
@@ -546,6 +247,7 @@ mod tests {
         );
         assert_eq!(parsed.timeout.map(|d| d.nanos), Some(300_000_000));
         assert_eq!(parsed.critical, Some(false));
+        assert_eq!(parsed.busy_limit.map(|d| d.nanos), Some(30_000_000_000));
         let with = parsed.with.map(|path| path.to_token_stream().to_string());
         assert_eq!(with.as_deref(), Some("crate :: checks :: ping"));
     }
@@ -581,9 +283,9 @@ mod tests {
             errors,
             [
                 "unknown healthz attribute `cache` (it goes on the struct); accepted on a \
-                 field: `name`, `timeout`, `critical`, `with`",
+                 field: `name`, `timeout`, `critical`, `busy_limit`, `with`",
                 "unknown healthz attribute `nmae` (did you mean `name`?); accepted on a \
-                 field: `name`, `timeout`, `critical`, `with`",
+                 field: `name`, `timeout`, `critical`, `busy_limit`, `with`",
             ]
         );
     }
@@ -607,7 +309,7 @@ mod tests {
     #[test]
     fn wrong_value_kinds() {
         let (_, errors) = field_attrs(&[parse_quote! {
-            #[healthz(critical = "yes", timeout = 5, name = 1, with = "f")]
+            #[healthz(critical = "yes", timeout = 5, name = 1, with = "f", busy_limit = 15)]
         }]);
         assert_eq!(
             errors,
@@ -617,6 +319,8 @@ mod tests {
                  `s`, `m`)",
                 "expected a string literal such as `name = \"db\"`",
                 "expected a path to a check function, not a string: write `with = f`",
+                "expected a duration string literal: write `\"15s\"` (units: `ns`, `us`, `ms`, \
+                 `s`, `m`)",
             ]
         );
         let (_, errors) = struct_attrs(&[parse_quote! {
@@ -651,6 +355,20 @@ mod tests {
             errors[0].starts_with("unknown duration unit `h` in `5h`"),
             "{errors:?}"
         );
+
+        let (parsed, errors) = field_attrs(&[parse_quote! {
+            #[healthz(busy_limit = "0s", timeout = "1.5s")]
+        }]);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(
+            errors[0],
+            "zero busy_limit `0s`: a busy_limit must be greater than zero"
+        );
+        assert!(
+            errors[1].starts_with("malformed duration `1.5s`"),
+            "{errors:?}"
+        );
+        assert!(parsed.wrote(&super::keys::BUSY_LIMIT) && parsed.busy_limit.is_none());
     }
 
     #[test]
@@ -678,13 +396,5 @@ mod tests {
         let (parsed, errors) = field_attrs(&[parse_quote!(#[healthz(r#name = "x")])]);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(parsed.name.map(|name| name.value()).as_deref(), Some("x"));
-    }
-
-    #[test]
-    fn typo_distance() {
-        assert!(super::is_typo_of("timout", "timeout"));
-        assert!(super::is_typo_of("critcal", "critical"));
-        assert!(super::is_typo_of("readyness", "readiness"));
-        assert!(!super::is_typo_of("bogus", "cache"));
     }
 }

@@ -1,4 +1,5 @@
-//! The duration grammar of `timeout` and `cache`: a whole number and a unit.
+//! The duration grammar of `timeout`, `cache` and `busy_limit`: a whole
+//! number and a unit.
 
 use std::fmt::{self, Display};
 
@@ -57,6 +58,17 @@ fn split(text: &str) -> Option<(&str, &str)> {
     well_formed.then_some((digits, unit))
 }
 
+/// `800_000_000` → `"800ms"`: the duration in the largest unit that holds
+/// it whole, as a user would write it.
+pub(crate) fn format(nanos: u64) -> String {
+    for &(unit, unit_nanos) in UNITS.iter().rev() {
+        if nanos % unit_nanos == 0 {
+            return format!("{}{unit}", nanos / unit_nanos);
+        }
+    }
+    unreachable!("`ns` divides every duration")
+}
+
 /// `` `ns`, `us`, `ms`, `s`, `m` ``
 pub(crate) fn unit_list() -> String {
     let names: Vec<String> = UNITS.iter().map(|(name, _)| format!("`{name}`")).collect();
@@ -105,7 +117,7 @@ impl Display for Error {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse, Error};
+    use super::{format, parse, Error};
 
     #[test]
     fn accepts_every_unit() {
@@ -165,6 +177,18 @@ mod tests {
             parse("307445735m"),
             Err(Error::Overflow("307445735m".to_owned()))
         );
+    }
+
+    #[test]
+    fn formats_in_the_largest_whole_unit() {
+        assert_eq!(format(800_000_000), "800ms");
+        assert_eq!(format(15_000_000_000), "15s");
+        assert_eq!(format(90_000_000_000), "90s");
+        assert_eq!(format(120_000_000_000), "2m");
+        assert_eq!(format(1_500), "1500ns");
+        for nanos in [1, 999, 1_000, 250_000_000, u64::MAX] {
+            assert_eq!(parse(&format(nanos)), Ok(nanos));
+        }
     }
 
     #[test]

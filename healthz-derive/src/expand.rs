@@ -2,16 +2,11 @@
 
 use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
-use syn::spanned::Spanned;
-use syn::{
-    parse_quote, parse_quote_spanned, DeriveInput, Generics, Ident, LitInt, LitStr, Path, Type,
-    TypeParamBound, WherePredicate,
-};
+use syn::{DeriveInput, Generics, LitInt, LitStr, Path};
 
 use crate::ast::{Check, Input};
-use crate::attr;
 use crate::ctxt::Ctxt;
-use crate::{fallback, valid};
+use crate::{bound, fallback, valid};
 
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
@@ -27,87 +22,37 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     }
 }
 
-/// The values of a `Config`, resolved: every default applied.
-pub(crate) struct ConfigValues {
-    pub(crate) probe_timeout: u64,
-    pub(crate) cache_ttl: u64,
-    pub(crate) liveness_path: String,
-    pub(crate) readiness_path: String,
-    pub(crate) startup_path: String,
-}
-
-impl Default for ConfigValues {
-    fn default() -> Self {
-        Self {
-            probe_timeout: parse_default(attr::DEFAULT_TIMEOUT),
-            cache_ttl: parse_default(attr::DEFAULT_CACHE),
-            liveness_path: attr::DEFAULT_LIVENESS.to_owned(),
-            readiness_path: attr::DEFAULT_READINESS.to_owned(),
-            startup_path: attr::DEFAULT_STARTUP.to_owned(),
-        }
-    }
-}
-
-fn parse_default(duration: &str) -> u64 {
-    crate::duration::parse(duration).expect("default durations are valid")
-}
-
 fn impl_health_checks(input: &Input<'_>) -> TokenStream {
-    let krate = input.krate();
-    let defaults = ConfigValues::default();
-    let path_or = |path: Option<&attr::ProbePath>, default: String| {
-        path.map_or(default, |path| path.literal.value())
-    };
-    let values = ConfigValues {
-        probe_timeout: input.probe_timeout().unwrap_or(defaults.probe_timeout),
-        cache_ttl: input.cache_ttl().unwrap_or(defaults.cache_ttl),
-        liveness_path: path_or(input.attrs.liveness.as_ref(), defaults.liveness_path),
-        readiness_path: path_or(input.attrs.readiness.as_ref(), defaults.readiness_path),
-        startup_path: path_or(input.attrs.startup.as_ref(), defaults.startup_path),
-    };
+    let krate = &input.krate;
     let check_configs: Vec<TokenStream> = input
         .checks
         .iter()
-        .map(|check| check_config(&krate, check, values.probe_timeout))
+        .map(|check| check_config(krate, check))
         .collect();
-    let config = config(&krate, &values, &check_configs);
-    let runs = input.checks.iter().map(|check| run_check(&krate, check));
+    let runs = input.checks.iter().map(|check| run_check(krate, check));
     let dispatch = if input.checks.is_empty() {
         Dispatch::NoChecks
     } else {
         let indices = (0..input.checks.len()).map(Literal::usize_unsuffixed);
         Dispatch::Match(quote! {
-            match index {
+            match __healthz_index {
                 #(#indices => #runs,)*
                 _ => #krate::__private::no_such_check(),
             }
         })
     };
-    let generics = bounded_generics(input, &krate);
-    impl_block(input.ident, &generics, &krate, &config, dispatch)
+    let generics = bound::with_check_bounds(input);
+    impl_block(input, &generics, &check_configs, dispatch)
 }
 
-fn check_config(krate: &Path, check: &Check<'_>, probe_timeout: u64) -> TokenStream {
-    // Only a valid model reaches code generation, so every check has a name.
-    let name = check
-        .name
-        .as_ref()
-        .map(|name| name.value.as_str())
-        .unwrap_or_default();
-    let timeout = duration(
-        check
-            .attrs
-            .timeout
-            .as_ref()
-            .map_or(probe_timeout, |timeout| timeout.nanos),
-    );
-    let critical = check.attrs.critical.unwrap_or(true);
+/// A `CheckConfig` expression.
+fn check_config(krate: &Path, check: &Check<'_>) -> TokenStream {
+    let name = &check.name.value;
+    let timeout = duration(check.timeout.value);
+    let critical = check.critical;
+    let busy_limit = duration(check.busy_limit);
     quote! {
-        #krate::__private::CheckConfig {
-            name: #name,
-            timeout: #timeout,
-            critical: #critical,
-        }
+        #krate::__private::check_config(#name, #timeout, #critical, #busy_limit)
     }
 }
 
@@ -119,7 +64,7 @@ fn check_config(krate: &Path, check: &Check<'_>, probe_timeout: u64) -> TokenStr
 /// the span of the first token of the type (or path) at its start and the
 /// span of the last at its end: rustc then underlines all of it.
 fn run_check(krate: &Path, check: &Check<'_>) -> TokenStream {
-    let (callee, user_tokens) = match &check.attrs.with {
+    let (callee, user_tokens) = match &check.with {
         Some(function) => (quote!(run_with), function.to_token_stream()),
         None => (quote!(run), check.ty.to_token_stream()),
     };
@@ -127,7 +72,7 @@ fn run_check(krate: &Path, check: &Check<'_>) -> TokenStream {
     let callee = respan(quote!(#krate::__private::#callee), first);
     let reference = respan(quote!(&self.), first);
     let member = respan(check.member.to_token_stream(), last);
-    match &check.attrs.with {
+    match &check.with {
         Some(function) => quote_spanned!(last=> #callee(#function, #reference #member)),
         None => quote_spanned!(last=> #callee(#reference #member)),
     }
@@ -160,121 +105,54 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// The input's generics, plus `FieldType: Check` for every checked field
-/// whose type mentions a type parameter, so that `struct S<C> { #[healthz]
-/// c: C }` implements `HealthChecks` exactly when `C: Check` (serde infers
-/// its bounds the same way).
-fn bounded_generics(input: &Input<'_>, krate: &Path) -> Generics {
-    let mut generics = input.generics.clone();
-    let params: Vec<&Ident> = input
-        .generics
-        .type_params()
-        .map(|param| &param.ident)
-        .collect();
-    let mut bounded: Vec<String> = Vec::new();
-    for check in &input.checks {
-        let ty: &Type = check.ty;
-        let ty_text = ty.to_token_stream().to_string();
-        if check.attrs.with.is_some()
-            || !mentions_any(ty.to_token_stream(), &params)
-            || bounded.contains(&ty_text)
-        {
-            continue;
-        }
-        bounded.push(ty_text);
-        let bound: TypeParamBound = parse_quote_spanned!(ty.span()=> #krate::__private::Check);
-        add_bound(&mut generics, ty, bound);
-    }
-    generics
-}
-
-/// Adds `ty: bound`, merged into the user's own bounds on `ty` where there
-/// are some: a type bounded in two places trips the pedantic
-/// `clippy::type_repetition_in_bounds` in the user's crate.
-fn add_bound(generics: &mut Generics, ty: &Type, bound: TypeParamBound) {
-    let ty_text = ty.to_token_stream().to_string();
-    let existing_predicate = generics.where_clause.as_mut().and_then(|where_clause| {
-        where_clause
-            .predicates
-            .iter_mut()
-            .find_map(|predicate| match predicate {
-                WherePredicate::Type(predicate)
-                    if predicate.lifetimes.is_none()
-                        && predicate.bounded_ty.to_token_stream().to_string() == ty_text =>
-                {
-                    Some(predicate)
-                }
-                _ => None,
-            })
-    });
-    if let Some(predicate) = existing_predicate {
-        predicate.bounds.push(bound);
-        return;
-    }
-    let param_ident = match ty {
-        Type::Path(path) if path.qself.is_none() => path.path.get_ident(),
-        _ => None,
-    };
-    if let Some(param) = generics
-        .type_params_mut()
-        .find(|param| Some(&param.ident) == param_ident)
-    {
-        param.bounds.push(bound);
-        return;
-    }
-    generics
-        .make_where_clause()
-        .predicates
-        .push(parse_quote!(#ty: #bound));
-}
-
-fn mentions_any(tokens: TokenStream, params: &[&Ident]) -> bool {
-    tokens.into_iter().any(|token| match token {
-        TokenTree::Ident(ident) => params.iter().any(|param| **param == ident),
-        TokenTree::Group(group) => mentions_any(group.stream(), params),
-        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
-    })
-}
-
 /// The body of `__healthz_check`.
 pub(crate) enum Dispatch {
-    /// A `match index { .. }` over the checks.
+    /// A `match __healthz_index { .. }` over the checks.
     Match(TokenStream),
     /// No check exists; the index is ignored.
     NoChecks,
 }
 
-/// A `Config` expression.
-pub(crate) fn config(krate: &Path, values: &ConfigValues, checks: &[TokenStream]) -> TokenStream {
-    let probe_timeout = duration(values.probe_timeout);
-    let cache_ttl = duration(values.cache_ttl);
-    let liveness_path = LitStr::new(&values.liveness_path, Span::call_site());
-    let readiness_path = LitStr::new(&values.readiness_path, Span::call_site());
-    let startup_path = LitStr::new(&values.startup_path, Span::call_site());
+/// A `Config` expression: the input's struct-level settings and the checks
+/// in the const `__HEALTHZ_CHECKS`.
+fn config(input: &Input<'_>) -> TokenStream {
+    let krate = &input.krate;
+    let probe_timeout = duration(input.probe_timeout.value);
+    let cache_ttl = duration(input.cache_ttl);
+    let [liveness_path, readiness_path, startup_path] = input
+        .probes()
+        .map(|probe| LitStr::new(&probe.path.value, Span::call_site()));
     quote! {
-        #krate::__private::Config {
-            probe_timeout: #probe_timeout,
-            cache_ttl: #cache_ttl,
-            liveness_path: #liveness_path,
-            readiness_path: #readiness_path,
-            startup_path: #startup_path,
-            checks: &[#(#checks),*],
-        }
+        #krate::__private::config(
+            #probe_timeout,
+            #cache_ttl,
+            #liveness_path,
+            #readiness_path,
+            #startup_path,
+            __HEALTHZ_CHECKS,
+        )
     }
 }
 
-/// The `HealthChecks` impl around a `Config` expression and a dispatch.
+/// The `HealthChecks` impl: the input's `Config` with the `CheckConfig`
+/// expressions `checks`, and a dispatch.
+///
+/// Every name the impl introduces starts with `__healthz_` (or
+/// `__HEALTHZ_`): the `match` arms name the user's `with` paths, which
+/// must not resolve to a local of ours (`with = index`).
 pub(crate) fn impl_block(
-    ident: &Ident,
+    input: &Input<'_>,
     generics: &Generics,
-    krate: &Path,
-    config: &TokenStream,
+    checks: &[TokenStream],
     dispatch: Dispatch,
 ) -> TokenStream {
+    let ident = input.ident;
+    let krate = &input.krate;
+    let config = config(input);
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let (index, body) = match dispatch {
-        Dispatch::Match(body) => (quote!(index), body),
-        // `_` rather than an unused `index`, and no `match` with a lone
+        Dispatch::Match(body) => (quote!(__healthz_index), body),
+        // `_` rather than an unused index, and no `match` with a lone
         // wildcard arm: both would warn in the user's crate.
         Dispatch::NoChecks => (quote!(_), quote!(#krate::__private::no_such_check())),
     };
@@ -283,8 +161,13 @@ pub(crate) fn impl_block(
             #[automatically_derived]
             impl #impl_generics #krate::__private::HealthChecks for #ident #ty_generics #where_clause {
                 fn config() -> &'static #krate::__private::Config {
-                    const CONFIG: #krate::__private::Config = #config;
-                    &CONFIG
+                    // The checks get a const of their own: a borrow that is
+                    // a const's whole initializer is `'static` by lifetime
+                    // extension, without leaning on the promotion of a
+                    // `const fn` call's argument.
+                    const __HEALTHZ_CHECKS: &[#krate::__private::CheckConfig] = &[#(#checks),*];
+                    const __HEALTHZ_CONFIG: #krate::__private::Config = #config;
+                    &__HEALTHZ_CONFIG
                 }
 
                 fn __healthz_check(&self, #index: usize) -> #krate::__private::CheckFuture<'_> {
@@ -317,6 +200,7 @@ fn group_digits(number: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proc_macro2::{TokenStream, TokenTree};
     use syn::{parse_quote, DeriveInput};
 
     use super::{derive, group_digits};
@@ -335,32 +219,142 @@ mod tests {
     }
 
     #[test]
-    fn defaults_and_resolved_check_timeouts() {
+    fn defaults_and_resolved_check_settings() {
         let expanded = expand(parse_quote! {
             struct State {
                 #[healthz]
                 db: Db,
-                #[healthz(name = "cache", timeout = "300ms", critical = false)]
+                #[healthz(name = "cache", timeout = "300ms", critical = false, busy_limit = "1m")]
                 sessions: Cache,
                 settings: Settings,
             }
         });
+        let nanos =
+            |literal: &str| format!(":: core :: time :: Duration :: from_nanos ({literal}u64)");
         for expected in [
-            "probe_timeout : :: core :: time :: Duration :: from_nanos (800_000_000u64)",
-            "cache_ttl : :: core :: time :: Duration :: from_nanos (1_000_000_000u64)",
-            "liveness_path : \"/healthz\"",
-            "readiness_path : \"/readiness\"",
-            "startup_path : \"/startupz\"",
-            "name : \"db\" , timeout : :: core :: time :: Duration :: from_nanos (800_000_000u64) , critical : true",
-            "name : \"cache\" , timeout : :: core :: time :: Duration :: from_nanos (300_000_000u64) , critical : false",
-            "0 => :: healthz :: __private :: run (& self . db) ,",
-            "1 => :: healthz :: __private :: run (& self . sessions) ,",
-            "_ => :: healthz :: __private :: no_such_check () ,",
+            format!(
+                "const __HEALTHZ_CONFIG : :: healthz :: __private :: Config = :: healthz :: \
+                 __private :: config ({} , {} , \"/healthz\" , \"/readiness\" , \
+                 \"/startupz\" , __HEALTHZ_CHECKS ,) ;",
+                nanos("800_000_000"),
+                nanos("1_000_000_000"),
+            ),
+            format!(
+                "const __HEALTHZ_CHECKS : & [:: healthz :: __private :: CheckConfig] = & [\
+                 :: healthz :: __private :: check_config (\"db\" , {} , true , {}) , \
+                 :: healthz :: __private :: check_config (\"cache\" , {} , false , {})] ;",
+                nanos("800_000_000"),
+                nanos("15_000_000_000"),
+                nanos("300_000_000"),
+                nanos("60_000_000_000"),
+            ),
+            "& __HEALTHZ_CONFIG".to_owned(),
+            "fn __healthz_check (& self , __healthz_index : usize)".to_owned(),
+            "match __healthz_index {".to_owned(),
+            "0 => :: healthz :: __private :: run (& self . db) ,".to_owned(),
+            "1 => :: healthz :: __private :: run (& self . sessions) ,".to_owned(),
+            "_ => :: healthz :: __private :: no_such_check () ,".to_owned(),
         ] {
-            assert!(expanded.contains(expected), "missing `{expected}` in:\n{expanded}");
+            assert!(
+                expanded.contains(&expected),
+                "missing `{expected}` in:\n{expanded}"
+            );
         }
         assert!(!expanded.contains("settings"), "{expanded}");
         assert!(!expanded.contains("compile_error"), "{expanded}");
+    }
+
+    #[test]
+    fn struct_settings_reach_the_config() {
+        let expanded = expand(parse_quote! {
+            #[healthz(timeout = "2s", cache = "0s", liveness = "/l", readiness = "/r", startup = "/s")]
+            struct State(#[healthz(name = "db")] Db);
+        });
+        assert!(
+            expanded.contains(
+                ":: healthz :: __private :: config (:: core :: time :: Duration :: from_nanos \
+                 (2_000_000_000u64) , :: core :: time :: Duration :: from_nanos (0u64) , \"/l\" , \
+                 \"/r\" , \"/s\" , __HEALTHZ_CHECKS ,)"
+            ),
+            "{expanded}"
+        );
+        // The check timeout defaults to the probe's, as written.
+        assert!(
+            expanded.contains(
+                "check_config (\"db\" , :: core :: time :: Duration :: from_nanos \
+                 (2_000_000_000u64) , true ,"
+            ),
+            "{expanded}"
+        );
+    }
+
+    /// Every identifier the generated code introduces is ours: a user's
+    /// `with = index` or field named `config` cannot be shadowed by it.
+    #[test]
+    fn introduced_names_are_prefixed() {
+        let generated = derive(&parse_quote! {
+            struct State {
+                #[healthz(with = index)]
+                index: Db,
+            }
+        });
+        let expanded = generated.to_string();
+        assert!(
+            expanded
+                .contains("0 => :: healthz :: __private :: run_with (index , & self . index) ,"),
+            "{expanded}"
+        );
+        // Besides the user's tokens, only keywords, absolute paths and
+        // prefixed names.
+        let user = ["State", "index"];
+        let ours = [
+            "const",
+            "_",
+            "impl",
+            "for",
+            "fn",
+            "self",
+            "match",
+            "usize",
+            "static",
+            "true",
+            "core",
+            "time",
+            "Duration",
+            "from_nanos",
+            "healthz",
+            "__private",
+            "HealthChecks",
+            "Config",
+            "config",
+            "CheckConfig",
+            "check_config",
+            "CheckFuture",
+            "run_with",
+            "no_such_check",
+            "automatically_derived",
+        ];
+        let mut idents = Vec::new();
+        collect_idents(generated, &mut idents);
+        for ident in idents {
+            assert!(
+                ident.starts_with("__healthz_")
+                    || ident.starts_with("__HEALTHZ_")
+                    || user.contains(&ident.as_str())
+                    || ours.contains(&ident.as_str()),
+                "unprefixed `{ident}` in:\n{expanded}"
+            );
+        }
+    }
+
+    fn collect_idents(tokens: TokenStream, idents: &mut Vec<String>) {
+        for token in tokens {
+            match token {
+                TokenTree::Ident(ident) => idents.push(ident.to_string()),
+                TokenTree::Group(group) => collect_idents(group.stream(), idents),
+                TokenTree::Punct(_) | TokenTree::Literal(_) => {}
+            }
+        }
     }
 
     #[test]
@@ -386,32 +380,7 @@ mod tests {
             "{expanded}"
         );
         assert!(!expanded.contains("match"), "{expanded}");
-        assert!(expanded.contains("checks : & []"), "{expanded}");
-    }
-
-    #[test]
-    fn generic_fields_get_check_bounds() {
-        let expanded = expand(parse_quote! {
-            struct State<C, D: Clone, E, W> where W: Send, E: Sync {
-                #[healthz] c: C,
-                #[healthz] also_c: C,
-                #[healthz] d: D,
-                #[healthz] e: E,
-                #[healthz] wrapped: Option<Arc<D>>,
-                #[healthz(with = ping)] w: W,
-                #[healthz] fixed: Db,
-            }
-        });
-        let check = ":: healthz :: __private :: Check";
-        assert!(
-            expanded.contains(&format!(
-                "impl < C : {check} , D : Clone + {check} , E , W > :: healthz :: __private :: \
-                 HealthChecks for State < C , D , E , W > where W : Send , E : Sync + {check} , \
-                 Option < Arc < D > > : {check} {{"
-            )),
-            "{expanded}"
-        );
-        assert!(!expanded.contains("Db : :: healthz"), "{expanded}");
+        assert!(expanded.contains("CheckConfig] = & [] ;"), "{expanded}");
     }
 
     #[test]
@@ -427,7 +396,7 @@ mod tests {
         assert!(
             expanded.contains("impl < T > :: healthz :: __private :: HealthChecks for State < T >")
         );
-        assert!(expanded.contains("checks : & []"), "{expanded}");
+        assert!(expanded.contains("CheckConfig] = & [] ;"), "{expanded}");
         assert!(!expanded.contains("run"), "{expanded}");
     }
 }

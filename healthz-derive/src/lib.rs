@@ -10,6 +10,7 @@
 
 mod ast;
 mod attr;
+mod bound;
 mod ctxt;
 mod duration;
 mod expand;
@@ -40,6 +41,7 @@ use syn::{parse_macro_input, DeriveInput};
 /// | `name` | the check's name, `[a-z0-9][a-z0-9._-]*`, unique in the struct | the field's name (`r#` removed); required on tuple-struct fields |
 /// | `timeout` | the check's own deadline (duration, not zero, at most the probe `timeout`) | the probe `timeout` |
 /// | `critical` | `false` reports a failure but keeps the pod ready (degraded) | `true` |
+/// | `busy_limit` | how long a pooled check (sqlx pools, deadpool-redis) may report its pool as busy, every connection in use while the database answers, before it counts the pool as down (duration, not zero; may exceed the probe `timeout`); other checks ignore it | `"15s"` |
 /// | `with` | path to an `async fn(&FieldType) -> Result<(), E>` with `E: Into<healthz::CheckError>`, for types that do not implement `healthz::Check` | the field type's `Check` impl |
 ///
 /// Fields without `#[healthz]` are never checked. A field whose type

@@ -3,9 +3,9 @@
 
 use syn::LitStr;
 
-use crate::ast::{Input, NameSource};
-use crate::attr::{self, ProbePath};
+use crate::ast::{Input, Origin, Probe};
 use crate::ctxt::Ctxt;
+use crate::duration;
 
 const NAME_RULE: &str = "check names must match `[a-z0-9][a-z0-9._-]*`";
 
@@ -17,37 +17,30 @@ pub(crate) fn check(cx: &Ctxt, input: &Input<'_>) {
 
 fn check_names(cx: &Ctxt, input: &Input<'_>) {
     for (position, check) in input.checks.iter().enumerate() {
-        let Some(name) = &check.name else {
+        let name = &check.name;
+        let Some(token) = name.token() else {
             continue;
         };
         if name.value.is_empty() {
-            cx.error_spanned_by(name.token(), format!("empty check name: {NAME_RULE}"));
+            cx.error_spanned_by(&token, format!("empty check name: {NAME_RULE}"));
         } else if !is_valid_name(&name.value) {
-            match &name.source {
-                NameSource::Explicit(literal) => cx.error_spanned_by(
-                    literal,
-                    format!("invalid check name `{}`: {NAME_RULE}", name.value),
+            let message = match &name.origin {
+                Origin::FieldName(_) => format!(
+                    "invalid check name `{}` (taken from the field name): {NAME_RULE}; \
+                     name the check explicitly with `#[healthz(name = \"{}\")]`",
+                    name.value,
+                    suggest_name(&name.value)
                 ),
-                NameSource::FieldIdent(ident) => cx.error_spanned_by(
-                    ident,
-                    format!(
-                        "invalid check name `{}` (taken from the field name): {NAME_RULE}; \
-                         name the check explicitly with `#[healthz(name = \"{}\")]`",
-                        name.value,
-                        suggest_name(&name.value)
-                    ),
-                ),
-            }
+                _ => format!("invalid check name `{}`: {NAME_RULE}", name.value),
+            };
+            cx.error_spanned_by(&token, message);
         }
-        let earlier = input.checks[..position].iter().find(|other| {
-            other
-                .name
-                .as_ref()
-                .is_some_and(|other| other.value == name.value)
-        });
+        let earlier = input.checks[..position]
+            .iter()
+            .find(|other| !other.name.is_rejected() && other.name.value == name.value);
         if let Some(earlier) = earlier {
             cx.error_spanned_by(
-                name.token(),
+                &token,
                 format!(
                     "duplicate check name `{}`: field `{}` already uses it",
                     name.value,
@@ -59,95 +52,69 @@ fn check_names(cx: &Ctxt, input: &Input<'_>) {
 }
 
 fn check_timeouts(cx: &Ctxt, input: &Input<'_>) {
-    let Some(probe_timeout) = input.probe_timeout() else {
+    let probe_timeout = &input.probe_timeout;
+    if probe_timeout.is_rejected() {
         return;
-    };
-    let probe_text = input.attrs.timeout.as_ref().map_or_else(
-        || attr::DEFAULT_TIMEOUT.to_owned(),
-        |timeout| timeout.literal.value(),
-    );
+    }
+    let probe_text = probe_timeout
+        .literal()
+        .map_or_else(|| duration::format(probe_timeout.value), LitStr::value);
     for check in &input.checks {
-        let Some(timeout) = &check.attrs.timeout else {
+        // A default check timeout is the probe timeout; a rejected one is
+        // already reported.
+        let Some(literal) = check.timeout.literal() else {
             continue;
         };
-        if timeout.nanos <= probe_timeout {
+        if check.timeout.value <= probe_timeout.value {
             continue;
         }
-        let how_to_raise = if input.attrs.timeout.is_none() {
+        let how_to_raise = if probe_timeout.literal().is_none() {
             format!(
                 " (the default; raise it with `#[healthz(timeout = \"{}\")]` on the struct)",
-                timeout.literal.value()
+                literal.value()
             )
         } else {
             String::new()
         };
         cx.error_spanned_by(
-            &timeout.literal,
+            literal,
             format!(
                 "check timeout `{}` is longer than the probe timeout `{probe_text}`{how_to_raise}: \
                  the probe must outlive every check",
-                timeout.literal.value()
+                literal.value()
             ),
         );
     }
 }
 
-/// One of the three probes and where its path came from.
-struct Probe<'a> {
-    kind: &'static str,
-    path: String,
-    /// `None` for a default path.
-    literal: Option<&'a LitStr>,
-    position: usize,
-}
-
 fn check_paths(cx: &Ctxt, input: &Input<'_>) {
-    let attrs = &input.attrs;
-    let mut probes = Vec::new();
-    for (kind, written, default) in [
-        ("liveness", attrs.liveness.as_ref(), attr::DEFAULT_LIVENESS),
-        (
-            "readiness",
-            attrs.readiness.as_ref(),
-            attr::DEFAULT_READINESS,
-        ),
-        ("startup", attrs.startup.as_ref(), attr::DEFAULT_STARTUP),
-    ] {
-        match written {
-            Some(ProbePath { literal, position }) => {
-                let path = literal.value();
-                if let Some(problem) = path_problem(&path) {
-                    cx.error_spanned_by(
-                        literal,
-                        format!(
-                            "invalid probe path `{path}`: {problem}; expected an absolute path \
-                             such as `{default}`"
-                        ),
-                    );
-                    continue;
-                }
-                probes.push(Probe {
-                    kind,
-                    path,
-                    literal: Some(literal),
-                    position: *position,
-                });
-            }
-            // Rejected while parsing: already reported, and its default
-            // must not stand in for it.
-            None if attrs.wrote(kind) => {}
-            None => probes.push(Probe {
-                kind,
-                path: default.to_owned(),
-                literal: None,
-                position: 0,
-            }),
+    // The probes whose path can be compared with the others: neither
+    // rejected while parsing nor invalid, each already reported.
+    let mut probes: Vec<&Probe> = Vec::new();
+    for probe in input.probes() {
+        if probe.path.is_rejected() {
+            continue;
         }
+        if let Some(literal) = probe.path.literal() {
+            if let Some(problem) = path_problem(&probe.path.value) {
+                cx.error_spanned_by(
+                    literal,
+                    format!(
+                        "invalid probe path `{}`: {problem}; expected an absolute path such as \
+                         `{}`",
+                        probe.path.value,
+                        probe.key.default_text()
+                    ),
+                );
+                continue;
+            }
+        }
+        probes.push(probe);
     }
 
     for (index, probe) in probes.iter().enumerate() {
         for other in &probes[index + 1..] {
-            if probe.path != other.path {
+            if probe.path.value != other.path.value {
                 continue;
             }
             let (first, second) = if probe.position < other.position {
@@ -156,10 +123,10 @@ fn check_paths(cx: &Ctxt, input: &Input<'_>) {
                 (other, probe)
             };
             // Two defaults never clash, so the later one was written.
-            let Some(literal) = second.literal else {
+            let Some(literal) = second.path.literal() else {
                 continue;
             };
-            let default_note = if first.literal.is_none() {
+            let default_note = if first.path.literal().is_none() {
                 " by default"
             } else {
                 ""
@@ -168,31 +135,36 @@ fn check_paths(cx: &Ctxt, input: &Input<'_>) {
                 literal,
                 format!(
                     "duplicate probe path `{}`: the {} probe already uses it{default_note}",
-                    second.path, first.kind
+                    second.path.value, first.key.name
                 ),
             );
         }
     }
 
-    let Some(readiness) = probes.iter().find(|probe| probe.kind == "readiness") else {
+    let readiness = &input.readiness;
+    if !probes.iter().any(|probe| std::ptr::eq(*probe, readiness)) {
         return;
-    };
-    for probe in probes.iter().filter(|probe| probe.kind != "readiness") {
+    }
+    for probe in [&input.liveness, &input.startup] {
+        if !probes.iter().any(|valid| std::ptr::eq(*valid, probe)) {
+            continue;
+        }
         for check in &input.checks {
-            let Some(name) = &check.name else {
+            let name = &check.name;
+            let Some(name_token) = name.token() else {
                 continue;
             };
-            if probe.path != format!("{}/{}", readiness.path, name.value) {
+            if probe.path.value != format!("{}/{}", readiness.path.value, name.value) {
                 continue;
             }
             let message = format!(
                 "{} path `{}` is also the readiness path of check `{}` (readiness answers \
                  `{}/<check name>` for each check)",
-                probe.kind, probe.path, name.value, readiness.path
+                probe.key.name, probe.path.value, name.value, readiness.path.value
             );
-            match (probe.literal, readiness.literal) {
+            match (probe.path.literal(), readiness.path.literal()) {
                 (Some(literal), _) | (None, Some(literal)) => cx.error_spanned_by(literal, message),
-                (None, None) => cx.error_spanned_by(name.token(), message),
+                (None, None) => cx.error_spanned_by(name_token, message),
             }
         }
     }

@@ -7,12 +7,16 @@ use std::time::Duration;
 ///
 /// Read it through [`HealthChecks::config`](crate::HealthChecks::config) or
 /// [`Probes::config`](crate::Probes::config), for example to print the
-/// matching Kubernetes probe settings.
+/// matching Kubernetes probe settings. Only the derive builds one, and new
+/// settings may be added in any release, hence `#[non_exhaustive]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
-    /// Deadline of a whole readiness or startup probe.
+    /// Deadline of a whole readiness or startup probe
+    /// ([`DEFAULT_PROBE_TIMEOUT`](Self::DEFAULT_PROBE_TIMEOUT) unless set).
     pub probe_timeout: Duration,
-    /// How long a check result is reused; zero disables the cache.
+    /// How long a check result is reused; zero disables the cache
+    /// ([`DEFAULT_CACHE_TTL`](Self::DEFAULT_CACHE_TTL) unless set).
     pub cache_ttl: Duration,
     /// Path of the liveness probe (`/healthz` by default).
     pub liveness_path: &'static str,
@@ -24,8 +28,10 @@ pub struct Config {
     pub checks: &'static [CheckConfig],
 }
 
-/// The configuration of one check (one annotated field).
+/// The configuration of one check (one annotated field), built by the
+/// derive like [`Config`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CheckConfig {
     /// The check's name: `[a-z0-9][a-z0-9._-]*`, unique within the state.
     pub name: &'static str,
@@ -33,9 +39,33 @@ pub struct CheckConfig {
     pub timeout: Duration,
     /// Whether a failure makes the pod unready (`true`) or only degraded.
     pub critical: bool,
+    /// How long a pooled check may report its pool as busy (every
+    /// connection in use while the database itself answers) before it
+    /// counts the pool as down: a pool that stays saturated that long is
+    /// held by requests stuck on dead sockets, not by load. Used by pooled
+    /// checks (sqlx pools, deadpool-redis); other checks ignore it.
+    pub busy_limit: Duration,
+}
+
+impl CheckConfig {
+    /// The [`busy_limit`](Self::busy_limit) when the field sets none: 15s,
+    /// long enough to ride out a burst of load, short enough that a pool
+    /// wedged by dead connections takes the pod out of rotation soon.
+    pub const DEFAULT_BUSY_LIMIT: Duration = Duration::from_secs(15);
 }
 
 impl Config {
+    /// The probe deadline when the struct sets no `timeout`: 800ms, under
+    /// the kubelet's default `timeoutSeconds` of 1s, so that a probe is
+    /// answered before the kubelet gives up on it. Checks without a
+    /// `timeout` of their own get the probe deadline.
+    pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_millis(800);
+
+    /// How long a check result is reused when the struct sets no `cache`:
+    /// 1s, so that a probe storm costs each dependency at most one check a
+    /// second.
+    pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
+
     /// Whether a `GET` or `HEAD` on `path` is answered by the probes rather
     /// than the application: the three probe paths, and everything under
     /// `<readiness>/` (one check by name, or a 404 for an unknown name).

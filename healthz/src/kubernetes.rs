@@ -162,23 +162,25 @@ impl KubernetesProbes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::__private::{check_config, config as build_config};
     use crate::config::CheckConfig;
 
-    static CHECKS: [CheckConfig; 1] = [CheckConfig {
-        name: "db",
-        timeout: Duration::from_millis(300),
-        critical: true,
-    }];
+    static CHECKS: [CheckConfig; 1] = [check_config(
+        "db",
+        Duration::from_millis(300),
+        true,
+        CheckConfig::DEFAULT_BUSY_LIMIT,
+    )];
 
     fn config(probe_timeout: Duration) -> &'static Config {
-        Box::leak(Box::new(Config {
+        Box::leak(Box::new(build_config(
             probe_timeout,
-            cache_ttl: Duration::from_secs(1),
-            liveness_path: "/live",
-            readiness_path: "/ready",
-            startup_path: "/started",
-            checks: &CHECKS,
-        }))
+            Config::DEFAULT_CACHE_TTL,
+            "/live",
+            "/ready",
+            "/started",
+            &CHECKS,
+        )))
     }
 
     #[test]

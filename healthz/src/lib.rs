@@ -137,4 +137,40 @@ pub mod __private {
     pub fn no_such_check<'a>() -> CheckFuture<'a> {
         Box::pin(async { Err(CheckError::unavailable("no such check.")) })
     }
+
+    /// Builds a [`Config`], which is `#[non_exhaustive]`; `const` so that
+    /// generated code can build it in a `const` or `static`.
+    pub const fn config(
+        probe_timeout: ::core::time::Duration,
+        cache_ttl: ::core::time::Duration,
+        liveness_path: &'static str,
+        readiness_path: &'static str,
+        startup_path: &'static str,
+        checks: &'static [CheckConfig],
+    ) -> Config {
+        Config {
+            probe_timeout,
+            cache_ttl,
+            liveness_path,
+            readiness_path,
+            startup_path,
+            checks,
+        }
+    }
+
+    /// Builds a [`CheckConfig`], which is `#[non_exhaustive]`, in a `const`
+    /// or `static` like [`config`].
+    pub const fn check_config(
+        name: &'static str,
+        timeout: ::core::time::Duration,
+        critical: bool,
+        busy_limit: ::core::time::Duration,
+    ) -> CheckConfig {
+        CheckConfig {
+            name,
+            timeout,
+            critical,
+            busy_limit,
+        }
+    }
 }

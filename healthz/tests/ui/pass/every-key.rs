@@ -17,7 +17,12 @@ mod platform {
     crate = "crate::platform::healthz"
 )]
 struct State {
-    #[healthz(name = "primary-db", timeout = "1500ms", critical = true)]
+    #[healthz(
+        name = "primary-db",
+        timeout = "1500ms",
+        critical = true,
+        busy_limit = "2m"
+    )]
     db: Db,
     #[healthz(name = "cache.sessions", timeout = "250000us")]
     #[healthz(critical = false)]
@@ -55,16 +60,22 @@ fn main() {
     let checks: Vec<_> = config
         .checks
         .iter()
-        .map(|check| (check.name, check.timeout, check.critical))
+        .map(|check| (check.name, check.timeout, check.critical, check.busy_limit))
         .collect();
+    let busy = Duration::from_secs(15);
     assert_eq!(
         checks,
         [
-            ("primary-db", Duration::from_millis(1500), true),
-            ("cache.sessions", Duration::from_millis(250), false),
-            ("search", Duration::from_secs(2), true),
-            ("type", Duration::from_millis(5), true),
-            ("slow", Duration::from_secs(60), true),
+            (
+                "primary-db",
+                Duration::from_millis(1500),
+                true,
+                Duration::from_secs(120)
+            ),
+            ("cache.sessions", Duration::from_millis(250), false, busy),
+            ("search", Duration::from_secs(2), true, busy),
+            ("type", Duration::from_millis(5), true, busy),
+            ("slow", Duration::from_secs(60), true, busy),
         ]
     );
 }

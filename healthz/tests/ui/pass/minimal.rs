@@ -31,12 +31,12 @@ fn main() {
     assert_eq!(config.liveness_path, "/healthz");
     assert_eq!(config.readiness_path, "/readiness");
     assert_eq!(config.startup_path, "/startupz");
-    assert_eq!(
-        config.checks,
-        [healthz::CheckConfig {
-            name: "db",
-            timeout: Duration::from_millis(800),
-            critical: true,
-        }]
-    );
+    // `CheckConfig` is `#[non_exhaustive]`: read it field by field.
+    let [db] = config.checks else {
+        panic!("one check expected: {:?}", config.checks);
+    };
+    assert_eq!(db.name, "db");
+    assert_eq!(db.timeout, Duration::from_millis(800));
+    assert!(db.critical);
+    assert_eq!(db.busy_limit, Duration::from_secs(15));
 }

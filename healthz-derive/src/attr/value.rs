@@ -1,0 +1,237 @@
+//! The value after `key =`, one parser per kind of key.
+//!
+//! Values are first read as any expression, then checked for the expected
+//! kind: a wrong kind (`critical = "yes"`) is then reported like any other
+//! mistake, and parsing continues with the next key. Each parser returns
+//! `Ok(None)` for a value it reported.
+
+use proc_macro2::TokenTree;
+use quote::ToTokens;
+use syn::meta::ParseNestedMeta;
+use syn::parse::ParseStream;
+use syn::{Expr, ExprLit, ExprPath, Lit, LitStr, Token};
+
+use super::keys::{Key, Kind};
+use super::{Duration, ProbePath};
+use crate::ctxt::Ctxt;
+
+/// Skips the `= value` or `(...)` after a key that will not be used, up to
+/// the next top-level comma.
+pub(super) fn skip(input: ParseStream<'_>) -> syn::Result<()> {
+    input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((token, next)) = rest.token_tree() {
+            if matches!(&token, TokenTree::Punct(punct) if punct.as_char() == ',') {
+                break;
+            }
+            rest = next;
+        }
+        Ok(((), rest))
+    })
+}
+
+/// The expression after `key =`, with invisible groups (from `macro_rules!`
+/// expansions) removed. Reports and returns `None` when there is no `=`.
+fn expr(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &Key) -> syn::Result<Option<Expr>> {
+    if !meta.input.peek(Token![=]) {
+        cx.error_spanned_by(&meta.path, format!("expected a value: `{}`", key.example()));
+        skip(meta.input)?;
+        return Ok(None);
+    }
+    let mut value: Expr = meta.value()?.parse()?;
+    while let Expr::Group(group) = value {
+        value = *group.expr;
+    }
+    Ok(Some(value))
+}
+
+fn string_literal(value: &Expr) -> Option<&LitStr> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(literal),
+            attrs,
+        }) if attrs.is_empty() => Some(literal),
+        _ => None,
+    }
+}
+
+/// A string literal, for keys whose value is a plain string.
+fn plain_string(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &Key) -> syn::Result<Option<LitStr>> {
+    let Some(value) = expr(cx, meta, key)? else {
+        return Ok(None);
+    };
+    match string_literal(&value) {
+        Some(literal) => Ok(Some(literal.clone())),
+        None => {
+            cx.error_spanned_by(
+                &value,
+                format!("expected a string literal such as `{}`", key.example()),
+            );
+            Ok(None)
+        }
+    }
+}
+
+pub(super) fn duration(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &Key,
+) -> syn::Result<Option<Duration>> {
+    let Some(value) = expr(cx, meta, key)? else {
+        return Ok(None);
+    };
+    let Some(literal) = string_literal(&value) else {
+        cx.error_spanned_by(&value, duration_kind_message(&value));
+        return Ok(None);
+    };
+    let zero_allowed = matches!(key.kind, Kind::Duration { zero_allowed: true });
+    let name = key.name;
+    match crate::duration::parse(&literal.value()) {
+        Ok(0) if !zero_allowed => {
+            cx.error_spanned_by(
+                literal,
+                format!(
+                    "zero {name} `{}`: a {name} must be greater than zero",
+                    literal.value()
+                ),
+            );
+            Ok(None)
+        }
+        Ok(nanos) => Ok(Some(Duration {
+            nanos,
+            literal: literal.clone(),
+        })),
+        Err(error) => {
+            cx.error_spanned_by(literal, error);
+            Ok(None)
+        }
+    }
+}
+
+fn duration_kind_message(value: &Expr) -> String {
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Int(number),
+        ..
+    }) = value
+    {
+        // `5ms` is a valid token (an integer with a suffix), so the intent
+        // is clear: say how to write it.
+        let unit = if number.suffix().is_empty() {
+            "s"
+        } else {
+            number.suffix()
+        };
+        return format!(
+            "expected a duration string literal: write `\"{}{unit}\"` (units: {})",
+            number.base10_digits(),
+            crate::duration::unit_list()
+        );
+    }
+    format!(
+        "expected a duration string literal such as `\"500ms\"` (units: {})",
+        crate::duration::unit_list()
+    )
+}
+
+pub(super) fn probe_path(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &Key,
+    position: usize,
+) -> syn::Result<Option<ProbePath>> {
+    let literal = plain_string(cx, meta, key)?;
+    Ok(literal.map(|literal| ProbePath { literal, position }))
+}
+
+pub(super) fn name(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &Key,
+) -> syn::Result<Option<LitStr>> {
+    plain_string(cx, meta, key)
+}
+
+pub(super) fn crate_path(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &Key,
+) -> syn::Result<Option<syn::Path>> {
+    let example = key.example();
+    let Some(value) = expr(cx, meta, key)? else {
+        return Ok(None);
+    };
+    let Some(literal) = string_literal(&value) else {
+        cx.error_spanned_by(
+            &value,
+            format!("expected a string literal containing a path, such as `{example}`"),
+        );
+        return Ok(None);
+    };
+    match literal.parse::<syn::Path>() {
+        Ok(path) => Ok(Some(path)),
+        Err(_) => {
+            cx.error_spanned_by(
+                literal,
+                format!(
+                    "expected a path to the healthz crate inside the string, such as `{example}`"
+                ),
+            );
+            Ok(None)
+        }
+    }
+}
+
+pub(super) fn boolean(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &Key,
+) -> syn::Result<Option<bool>> {
+    let Some(value) = expr(cx, meta, key)? else {
+        return Ok(None);
+    };
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(literal),
+            ..
+        }) => Ok(Some(literal.value)),
+        _ => {
+            let name = key.name;
+            cx.error_spanned_by(
+                &value,
+                format!("expected `{name} = true` or `{name} = false`"),
+            );
+            Ok(None)
+        }
+    }
+}
+
+pub(super) fn function(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &Key,
+) -> syn::Result<Option<ExprPath>> {
+    let Some(value) = expr(cx, meta, key)? else {
+        return Ok(None);
+    };
+    match value {
+        Expr::Path(path) if path.attrs.is_empty() => Ok(Some(path)),
+        other => {
+            let message = match string_literal(&other).map(LitStr::parse::<ExprPath>) {
+                // serde takes `with = "path"`; here the path is written bare
+                // so that it resolves and is checked like any other path.
+                Some(Ok(path)) => format!(
+                    "expected a path to a check function, not a string: write `{} = {}`",
+                    key.name,
+                    path.to_token_stream().to_string().replace(' ', "")
+                ),
+                _ => format!(
+                    "expected a path to an async check function, such as `{}`, that \
+                     takes `&FieldType` and returns `Result<(), E>`",
+                    key.example()
+                ),
+            };
+            cx.error_spanned_by(&other, message);
+            Ok(None)
+        }
+    }
+}
