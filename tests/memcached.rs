@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use healthz::checks::memcache::{connect_lazy, MemcacheClient};
 use healthz::HealthChecks;
 use support::fault::{Fault, FaultProxy};
+use support::load::AppLoad;
 use support::servers::{Kind, Server};
 use support::verdict::{assert_recovers, assert_unready};
 use support::{get, serve};
@@ -51,29 +52,74 @@ fn app_round_trip(client: &memcache::Client) {
     assert_eq!(value.as_deref(), Some("value"));
 }
 
-/// One memcached behind a fault proxy, a lazy client through the proxy,
-/// and its probes served over HTTP, ready.
+/// The app: `/cache` reads a key through `client` on the blocking pool,
+/// and the probes are mounted outermost.
+fn app<S>(client: memcache::Client, probes: healthz::Probes<S>) -> axum::Router
+where
+    S: HealthChecks + Send + Sync + 'static,
+{
+    async fn read(
+        axum::extract::State(client): axum::extract::State<memcache::Client>,
+    ) -> http::StatusCode {
+        let read = tokio::task::spawn_blocking(move || client.get::<String>("healthz-load"));
+        match read.await {
+            Ok(Ok(_)) => http::StatusCode::OK,
+            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+    axum::Router::new()
+        .route("/cache", axum::routing::get(read))
+        .with_state(client)
+        .layer(probes)
+}
+
+/// Which client the app and its check use.
+#[derive(Clone, Copy, Debug)]
+enum Client {
+    /// [`connect_lazy`]'s `MemcacheClient`.
+    Lazy,
+    /// A plain `memcache::Client` with its socket timeouts set.
+    Plain,
+}
+
+/// One memcached behind a fault proxy, a client through the proxy, and the
+/// app with its probes served over HTTP, ready.
 struct Fixture {
     server: Server,
     proxy: FaultProxy,
-    cache: MemcacheClient,
+    cache: memcache::Client,
     addr: std::net::SocketAddr,
     secrets: Vec<String>,
 }
 
-async fn fixture() -> Fixture {
+async fn fixture(client: Client) -> Fixture {
     let server = Server::start(Kind::Memcached);
     let proxy = FaultProxy::start(server.addr());
-    let cache = connect_lazy(&[&server.url_via(proxy.addr())], CLIENT_TIMEOUT).unwrap();
-    let addr = serve(
-        axum::Router::new().layer(
-            CacheState {
+    let url = server.url_via(proxy.addr());
+    let (cache, app) = match client {
+        Client::Lazy => {
+            let sessions = connect_lazy(&[&url], CLIENT_TIMEOUT).unwrap();
+            let cache = sessions.client().clone();
+            (cache.clone(), app(cache, CacheState { sessions }.probes()))
+        }
+        Client::Plain => {
+            let cache = memcache::Client::builder()
+                .add_server(url.as_str())
+                .unwrap()
+                .with_max_pool_size(4)
+                .with_read_timeout(CLIENT_TIMEOUT)
+                .with_write_timeout(CLIENT_TIMEOUT)
+                .with_connection_timeout(CLIENT_TIMEOUT)
+                .build()
+                .expect("the server is up");
+            let probes = PlainState {
                 sessions: cache.clone(),
             }
-            .probes(),
-        ),
-    )
-    .await;
+            .probes();
+            (cache.clone(), app(cache, probes))
+        }
+    };
+    let addr = serve(app).await;
     let secrets = secrets(&[server.port(), proxy.addr().port()]);
     assert_recovers(addr, RECOVERY).await;
     Fixture {
@@ -85,38 +131,17 @@ async fn fixture() -> Fixture {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_server_stopped_killed_and_restarted() {
+/// Every fault, each while the app's own cache reads run concurrently.
+async fn every_fault_under_the_apps_own_load(client: Client) {
     let Fixture {
         mut server,
-        proxy: _proxy,
-        cache,
-        addr,
-        secrets,
-    } = fixture().await;
-
-    for stop in [Server::stop, Server::kill] {
-        stop(&mut server);
-        assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets).await;
-        server.resume();
-        assert_recovers(addr, RECOVERY).await;
-        app_round_trip(&cache);
-    }
-
-    server.restart();
-    assert_recovers(addr, RECOVERY).await;
-    app_round_trip(&cache);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_server_network_faults() {
-    let Fixture {
-        server: _server,
         proxy,
         cache,
         addr,
         secrets,
-    } = fixture().await;
+    } = fixture(client).await;
+    let load = AppLoad::start(addr, "/cache", 8);
+    load.wait_for_success(20, RECOVERY).await;
 
     for fault in [
         Fault::Refuse,
@@ -129,9 +154,39 @@ async fn one_server_network_faults() {
             assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets).await;
         }
         proxy.set(Fault::Pass);
+        if matches!(fault, Fault::Silent | Fault::HangConnect) {
+            // The host is back and resets the old half-open connections.
+            proxy.reset_black_holes();
+        }
         assert_recovers(addr, RECOVERY).await;
-        app_round_trip(&cache);
+        load.wait_for_success(5, RECOVERY).await;
     }
+
+    for stop in [Server::stop, Server::kill] {
+        stop(&mut server);
+        for _ in 0..3 {
+            assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets).await;
+        }
+        server.resume();
+        assert_recovers(addr, RECOVERY).await;
+        load.wait_for_success(5, RECOVERY).await;
+    }
+
+    server.restart();
+    assert_recovers(addr, RECOVERY).await;
+    load.wait_for_success(5, RECOVERY).await;
+    load.stop().await;
+    app_round_trip(&cache);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_under_load_with_the_lazy_client() {
+    every_fault_under_the_apps_own_load(Client::Lazy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_under_load_with_the_plain_client() {
+    every_fault_under_the_apps_own_load(Client::Plain).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,18 +262,20 @@ async fn the_failing_server_is_named_in_the_log() {
     assert_eq!(error.message(), "cannot connect to cache.");
 }
 
-/// With a client whose timeouts are far too long, a black-holed server
-/// blocks the check's thread for seconds. Probes keep coming every 20ms;
-/// at most one thread may ever be blocked on it.
-#[test]
-fn a_black_hole_blocks_at_most_one_thread() {
+/// A runtime whose threads (workers and blocking pool) are counted: the
+/// peak number alive at once.
+struct CountedRuntime {
+    runtime: tokio::runtime::Runtime,
+    peak: Arc<AtomicUsize>,
+}
+
+fn counted_runtime() -> CountedRuntime {
     let live = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (on_start, on_stop) = (live.clone(), live.clone());
     let peak_on_start = peak.clone();
-    const WORKERS: usize = 2;
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
+        .worker_threads(2)
         .enable_all()
         .on_thread_start(move || {
             let now = on_start.fetch_add(1, Ordering::SeqCst) + 1;
@@ -229,32 +286,93 @@ fn a_black_hole_blocks_at_most_one_thread() {
         })
         .build()
         .unwrap();
+    CountedRuntime { runtime, peak }
+}
 
+/// A client built without any timeout (its reads wait forever), from a
+/// pool that opens connections only when needed.
+fn client_without_timeouts(url: &str) -> memcache::Client {
+    memcache::Client::builder()
+        .add_server(url)
+        .unwrap()
+        .with_max_pool_size(4)
+        .with_min_idle_conns(0)
+        .build()
+        .expect("a pool that connects on demand")
+}
+
+/// How long a stuck blocking call holds back new runs of a 400ms check.
+const WRITE_OFF: Duration = Duration::from_secs(5);
+
+/// Probes readiness every 20ms for `period`; every answer must be the
+/// check's timeout.
+async fn probe_timeouts_for(addr: std::net::SocketAddr, period: Duration) -> usize {
+    let started = Instant::now();
+    let mut probes = 0;
+    while started.elapsed() < period {
+        let reply = get(addr, "/readiness").await;
+        assert_eq!(reply.status, http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reply.body, "cache: timed out after 400ms.");
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    probes
+}
+
+/// A stalled memcached (SIGSTOP: connections are accepted and requests
+/// taken, nothing answers) behind a client without timeouts: its calls
+/// block for as long as the stall lasts. Probes keep coming every 20ms for
+/// longer than a stuck call holds back new runs; at most two threads may
+/// ever be blocked on it, and once the server answers again readiness is
+/// back within a few probes.
+#[test]
+fn a_stalled_server_holds_at_most_two_threads_and_readiness_comes_back() {
+    let CountedRuntime { runtime, peak } = counted_runtime();
+    runtime.block_on(async {
+        let server = Server::start(Kind::Memcached);
+        let cache = client_without_timeouts(&server.url());
+        let addr = serve(axum::Router::new().layer(PlainState { sessions: cache }.probes())).await;
+        assert_recovers(addr, RECOVERY).await;
+        let baseline = peak.load(Ordering::SeqCst);
+
+        server.pause();
+        let probes = probe_timeouts_for(addr, WRITE_OFF + Duration::from_secs(2)).await;
+        let extra = peak.load(Ordering::SeqCst) - baseline;
+        assert!(probes >= 20, "only {probes} probes ran");
+        assert!(
+            extra <= 2,
+            "{extra} more threads than before the stall, over {probes} probes"
+        );
+
+        server.unpause();
+        assert_recovers(addr, Duration::from_secs(3)).await;
+    });
+    drop(runtime);
+}
+
+/// A call stuck for good (its socket became a black hole and stays one)
+/// while the server is back for new connections: without a bound, the
+/// check would wait on that call forever and readiness would stay 503
+/// with liveness at 200, so nothing would ever restart the pod. It is
+/// written off and a new run, on a new connection, finds the server.
+#[test]
+fn a_call_stuck_for_good_is_written_off_and_readiness_recovers() {
+    let CountedRuntime { runtime, peak } = counted_runtime();
     runtime.block_on(async {
         let server = Server::start(Kind::Memcached);
         let proxy = FaultProxy::start(server.addr());
-        let slow_client_timeout = Duration::from_secs(5);
-        let cache = connect_lazy(&[&server.url_via(proxy.addr())], slow_client_timeout).unwrap();
-        let addr = serve(axum::Router::new().layer(CacheState { sessions: cache }.probes())).await;
+        let cache = client_without_timeouts(&server.url_via(proxy.addr()));
+        let addr = serve(axum::Router::new().layer(PlainState { sessions: cache }.probes())).await;
         assert_recovers(addr, RECOVERY).await;
         let baseline = peak.load(Ordering::SeqCst);
 
         proxy.set(Fault::Silent);
-        let started = Instant::now();
-        let mut probes = 0;
-        while started.elapsed() < Duration::from_secs(3) {
-            let reply = get(addr, "/readiness").await;
-            assert_eq!(reply.status, http::StatusCode::SERVICE_UNAVAILABLE);
-            assert_eq!(reply.body, "cache: timed out after 400ms.");
-            probes += 1;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        probe_timeouts_for(addr, Duration::from_millis(500)).await;
+        // Back for new connections; the stuck call's socket stays a black hole.
+        proxy.set(Fault::Pass);
+        assert_recovers(addr, WRITE_OFF + RECOVERY).await;
         let extra = peak.load(Ordering::SeqCst) - baseline;
-        assert!(probes >= 5, "only {probes} probes ran");
-        assert!(
-            extra <= 1,
-            "{extra} more threads than before the black hole, over {probes} probes"
-        );
+        assert!(extra <= 2, "{extra} more threads than before the fault");
     });
     drop(runtime);
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use healthz::HealthChecks;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use support::fault::{Fault, FaultProxy};
+use support::load::AppLoad;
 use support::servers::{Kind, Server};
 use support::verdict::{assert_recovers, assert_unready};
 use support::{get, serve};
@@ -67,6 +68,40 @@ async fn app_round_trip(pool: &deadpool_redis::Pool, manager: &ConnectionManager
         .expect("the app's Redis round trip hung after recovery");
 }
 
+/// The app: `/redis` runs a command through the pool and one through the
+/// manager (under the app's own timeout), and the probes are mounted
+/// outermost.
+fn app(state: RedisState) -> axum::Router {
+    async fn command(
+        axum::extract::State(state): axum::extract::State<RedisState>,
+    ) -> http::StatusCode {
+        let commands = async {
+            let mut connection = state.pool.get().await.ok()?;
+            let _: Option<String> = redis::cmd("GET")
+                .arg("k")
+                .query_async(&mut connection)
+                .await
+                .ok()?;
+            let mut manager = state.manager.clone();
+            let _: Option<String> = redis::cmd("GET")
+                .arg("k")
+                .query_async(&mut manager)
+                .await
+                .ok()?;
+            Some(())
+        };
+        match tokio::time::timeout(Duration::from_secs(2), commands).await {
+            Ok(Some(())) => http::StatusCode::OK,
+            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+    let probes = state.probes();
+    axum::Router::new()
+        .route("/redis", axum::routing::get(command))
+        .with_state(state)
+        .layer(probes)
+}
+
 /// Readiness names both checks while Redis is unreachable.
 async fn assert_both_unready(addr: std::net::SocketAddr, secrets: &[String]) {
     let reply = assert_unready(addr, "redis", MESSAGES, DEADLINE, secrets).await;
@@ -98,7 +133,7 @@ async fn fixture() -> Fixture {
         manager: manager(&url),
         pool: pool(&url, 4),
     };
-    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let addr = serve(app(state.clone())).await;
     let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
     assert_recovers(addr, RECOVERY).await;
     Fixture {
@@ -110,38 +145,19 @@ async fn fixture() -> Fixture {
     }
 }
 
+/// Every fault, each while the app's own Redis commands run concurrently,
+/// more of them in flight than the pool has connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_stopped_killed_and_restarted() {
+async fn every_fault_under_the_apps_own_load() {
     let Fixture {
         mut server,
-        proxy: _proxy,
-        state,
-        addr,
-        secrets,
-    } = fixture().await;
-
-    for stop in [Server::stop, Server::kill] {
-        stop(&mut server);
-        assert_both_unready(addr, &secrets).await;
-        server.resume();
-        assert_recovers(addr, RECOVERY).await;
-        app_round_trip(&state.pool, &state.manager).await;
-    }
-
-    server.restart();
-    assert_recovers(addr, RECOVERY).await;
-    app_round_trip(&state.pool, &state.manager).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn network_faults() {
-    let Fixture {
-        server: _server,
         proxy,
         state,
         addr,
         secrets,
     } = fixture().await;
+    let load = AppLoad::start(addr, "/redis", 8);
+    load.wait_for_success(20, RECOVERY).await;
 
     for fault in [
         Fault::Refuse,
@@ -155,37 +171,71 @@ async fn network_faults() {
         }
         proxy.set(Fault::Pass);
         if matches!(fault, Fault::Silent | Fault::HangConnect) {
-            // The pool drops the black-holed connection its check used and
-            // opens a new one. The manager cannot: redis-rs reconnects on
-            // I/O errors, not on response timeouts, so on a half-open socket
-            // the app's own commands fail as well, and readiness says so
-            // rather than pretend.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let verbose = get(addr, "/readiness?verbose").await;
-            assert!(
-                verbose.body.starts_with("[-]redis failed: "),
-                "{}",
-                verbose.body
-            );
-            assert!(
-                verbose.body.contains("[+]redis-pool ok"),
-                "{}",
-                verbose.body
-            );
-            let mut manager = state.manager.clone();
-            let app = redis::cmd("PING").query_async::<String>(&mut manager).await;
-            assert!(
-                app.is_err(),
-                "the app's manager works while the check says it does not"
-            );
-            // Once the dead socket errors out (TCP keepalive or
-            // retransmission limits, in production), the manager
-            // reconnects and readiness recovers without a restart.
+            // The host is back and resets the old half-open connections.
             proxy.reset_black_holes();
         }
         assert_recovers(addr, RECOVERY).await;
-        app_round_trip(&state.pool, &state.manager).await;
+        load.wait_for_success(5, RECOVERY).await;
     }
+
+    for stop in [Server::stop, Server::kill] {
+        stop(&mut server);
+        for _ in 0..3 {
+            assert_both_unready(addr, &secrets).await;
+        }
+        server.resume();
+        assert_recovers(addr, RECOVERY).await;
+        load.wait_for_success(5, RECOVERY).await;
+    }
+
+    server.restart();
+    assert_recovers(addr, RECOVERY).await;
+    load.wait_for_success(5, RECOVERY).await;
+    load.stop().await;
+    app_round_trip(&state.pool, &state.manager).await;
+}
+
+/// The pool drops the black-holed connection its check used and opens a
+/// new one. The manager cannot: redis-rs reconnects on I/O errors, not on
+/// response timeouts, so on a half-open socket the app's own commands fail
+/// as well, and readiness says so rather than pretend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_on_a_half_open_socket_fails_until_the_socket_errors() {
+    let Fixture {
+        server: _server,
+        proxy,
+        state,
+        addr,
+        secrets,
+    } = fixture().await;
+    proxy.set(Fault::Silent);
+    assert_both_unready(addr, &secrets).await;
+    proxy.set(Fault::Pass);
+    let started = std::time::Instant::now();
+    let verbose = loop {
+        let verbose = get(addr, "/readiness?verbose").await;
+        if verbose.body.contains("[+]redis-pool ok") {
+            break verbose;
+        }
+        assert!(started.elapsed() < RECOVERY, "{}", verbose.body);
+    };
+    assert!(
+        verbose.body.starts_with("[-]redis failed: "),
+        "{}",
+        verbose.body
+    );
+    let mut manager = state.manager.clone();
+    let app = redis::cmd("PING").query_async::<String>(&mut manager).await;
+    assert!(
+        app.is_err(),
+        "the app's manager works while the check says it does not"
+    );
+    // Once the dead socket errors out (TCP keepalive or retransmission
+    // limits, in production), the manager reconnects and readiness
+    // recovers without a restart.
+    proxy.reset_black_holes();
+    assert_recovers(addr, RECOVERY).await;
+    app_round_trip(&state.pool, &state.manager).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

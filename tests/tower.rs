@@ -142,6 +142,64 @@ async fn a_sub_path_runs_one_check() {
     );
 }
 
+/// Asked about one check, the answer is that check's: a failing
+/// non-critical check keeps `/readiness` at 200 but fails its own path.
+#[tokio::test]
+async fn a_sub_path_fails_for_a_failing_non_critical_check() {
+    let state = state();
+    state.replica.set(Mode::Fail);
+    let addr = serve(app_with_broken_auth(state.probes())).await;
+
+    let reply = http_get(addr, "/readiness").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+
+    let reply = http_get(addr, "/readiness/replica").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, "replica: cannot connect to database.");
+
+    let reply = http_get(addr, "/readiness/replica?format=json").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        reply.body.starts_with(r#"{"status":"fail""#),
+        "{}",
+        reply.body
+    );
+
+    // A busy check asked alone is still degraded, not down.
+    state.replica.set(Mode::Busy);
+    let reply = http_get(addr, "/readiness/replica").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+}
+
+/// A check function that is not `async` panics while its future is being
+/// built, before anything polls it.
+fn panics_while_building(_: &Fake) -> std::future::Ready<Result<(), std::io::Error>> {
+    panic!("building the check's future")
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "300ms", cache = "0s")]
+struct BuildPanics {
+    #[healthz(with = panics_while_building)]
+    db: Fake,
+}
+
+#[tokio::test]
+async fn a_panic_while_building_the_check_is_caught_like_one_while_running_it() {
+    let probes = BuildPanics {
+        db: Fake::new(Mode::Pass),
+    }
+    .probes();
+    let addr = serve(Router::new().layer(probes)).await;
+    for _ in 0..2 {
+        let reply = http_get(addr, "/readiness").await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(reply.body, "db: check panicked.");
+    }
+    let reply = http_get(addr, "/healthz").await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
+}
+
 #[tokio::test]
 async fn startup_opens_once_every_critical_check_has_passed_then_stays_open() {
     let state = state();
@@ -512,4 +570,52 @@ fn a_run_lost_with_its_runtime_does_not_wedge_the_check() {
     state.db.set(Mode::Pass);
     let report = runtime().block_on(probes.readiness());
     assert!(report.status().is_ready(), "{report:?}");
+}
+
+/// A run belongs to the runtime that spawned it. When that runtime stalls
+/// (an actix worker, which is a single-threaded runtime, blocked by a
+/// handler), probes answered on another runtime must not keep waiting on
+/// the stranded run: once it is overdue, it is replaced.
+#[test]
+fn a_run_stranded_on_a_stalled_runtime_is_replaced() {
+    let state = state();
+    let probes = state.probes();
+    let (stalled_tx, stalled_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let stalled_probes = probes.clone();
+    let stalled = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // Polled once: the runs are spawned on this runtime…
+            let _ = tokio::time::timeout(Duration::ZERO, stalled_probes.readiness()).await;
+            stalled_tx.send(()).unwrap();
+            // …which then stops polling anything until released.
+            release_rx.recv().unwrap();
+        });
+    });
+    stalled_rx.recv().unwrap();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ready = runtime.block_on(async {
+        // The first probe can only wait for the runs in flight; the ones
+        // after them find the runs overdue and start new ones.
+        for _ in 0..4 {
+            if probes.readiness().await.status().is_ready() {
+                return true;
+            }
+        }
+        false
+    });
+    release_tx.send(()).unwrap();
+    stalled.join().unwrap();
+    assert!(
+        ready,
+        "probes kept waiting on runs stranded on a stalled runtime"
+    );
 }

@@ -97,7 +97,8 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 
-use crate::probes::{HealthChecks, ProbeRequest, Probes};
+use crate::answer::ProbeRequest;
+use crate::probes::{HealthChecks, Probes};
 
 /// Mounts the probes in an actix-web `App` with `.wrap(probes)`, as its
 /// last `.wrap` (see the [module documentation](self)).

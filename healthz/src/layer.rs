@@ -91,20 +91,17 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let route = self
+        let probe = self
             .probes
-            .route(request.method(), request.uri(), request.headers());
-        let kind = match route {
-            Some(route) => match self.probes.answer_now(&route) {
+            .probe_request(request.method(), request.uri(), request.headers());
+        let kind = match probe {
+            Some(probe) => match probe.answer_now() {
                 Some(response) => Kind::Answered {
                     response: Some(response),
                 },
-                None => {
-                    let probes = self.probes.clone();
-                    Kind::Probe {
-                        future: Box::pin(async move { probes.respond(route).await }),
-                    }
-                }
+                None => Kind::Probe {
+                    future: Box::pin(probe.answer()),
+                },
             },
             None if self.inner_ready => {
                 self.inner_ready = false;

@@ -66,11 +66,12 @@
 //! | `metrics` | check status, duration and transitions through the `metrics` facade (see `healthz::metrics`) |
 //! | `actix` | an actix-web 4 middleware answering the probes (see `healthz::actix`) |
 //! | `grpc` | a `grpc.health.v1.Health` service for tonic (see `healthz::grpc`) |
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
 #[cfg(feature = "actix")]
 pub mod actix;
+mod answer;
 pub mod check;
 pub mod checks;
 mod config;
@@ -82,12 +83,14 @@ pub mod layer;
 pub mod metrics;
 pub mod probes;
 pub mod report;
+mod route;
 mod runner;
 
+pub use answer::ProbeRequest;
 pub use check::{Check, CheckError, ErrorKind};
 pub use config::{CheckConfig, Config};
 pub use layer::ProbeService;
-pub use probes::{HealthChecks, ProbeRequest, Probes};
+pub use probes::{HealthChecks, Probes};
 pub use report::{CheckReport, Outcome, Report, Status};
 
 /// Derives [`HealthChecks`] for a state struct: every field marked
@@ -109,11 +112,8 @@ pub mod __private {
     pub use crate::probes::HealthChecks;
     pub use core;
 
+    pub use crate::check::CheckFuture;
     use std::future::Future;
-    use std::pin::Pin;
-
-    /// The future of one run of one check.
-    pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CheckError>> + Send + 'a>>;
 
     /// Runs a field's [`Check`] impl.
     pub fn run<'a, C: Check + ?Sized>(value: &'a C) -> CheckFuture<'a> {

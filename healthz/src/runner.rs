@@ -1,4 +1,5 @@
-//! Concurrent evaluation of checks: deadlines, single-flight, result cache.
+//! Concurrent evaluation of checks: deadlines, single-flight, the result
+//! cache, and the bounds that keep a stuck run from wedging its check.
 //!
 //! Every check has one [`Slot`]. A probe that needs a check's result takes,
 //! in this order: a cached result younger than the TTL; the run already in
@@ -6,6 +7,15 @@
 //! tied to the probe that started it, so a probe that gives up at its
 //! deadline does not cancel work that other probes wait for, and a run is
 //! never started twice at once however many probes arrive.
+//!
+//! A run can outlive its deadline in two ways: its blocking call has not
+//! returned (a client without socket timeouts behind a stalled server), or
+//! its task is not being polled (its runtime is stalled or gone). Such a run
+//! is *outstanding*. An outstanding blocking call holds back new runs, so
+//! that a black hole does not pile up threads, but only for a while: past
+//! [`write_off_after`] it is written off and a new run may start, with at
+//! most [`MAX_OUTSTANDING`] outstanding runs per check. A run whose task was
+//! not polled to its end is replaced at once.
 
 use std::any::Any;
 use std::future::Future;
@@ -18,51 +28,44 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::check::{CheckError, ErrorKind};
+use crate::check::{CheckError, CheckFuture, ErrorKind, InFlight, Local, RunContext};
 use crate::config::CheckConfig;
-use crate::probes::{HealthChecks, Shared};
 use crate::report::{CheckReport, Outcome};
 
-tokio::task_local! {
-    static RUN: RunContext;
-}
-
-/// What a check can learn about the run it is part of.
-struct RunContext {
-    in_flight: InFlight,
-    deadline: Instant,
+/// What the runner needs of the probes that own the slots: the slot of each
+/// check, and a way to start one run of it.
+pub(crate) trait Checks: Send + Sync + 'static {
+    /// The slot of check `index`.
+    fn slot(&self, index: usize) -> &Slot;
+    /// Builds the future of one run of check `index`.
+    fn start(&self, index: usize) -> CheckFuture<'_>;
 }
 
 /// How long past its deadline a run may take to clean up after itself (a
-/// check that sees [`deadline`] pass detaches its connection, say) before
-/// the runner drops it.
+/// check that sees [`deadline`](crate::check::deadline) pass detaches its
+/// connection, say) before the runner drops it.
 const CLEANUP_GRACE: Duration = Duration::from_millis(50);
 
+/// How late past its own end a run that has not published may be before
+/// it counts as stranded on a runtime that no longer polls it.
+const STRANDED_AFTER: Duration = Duration::from_millis(100);
+
+/// The most runs of one check that may be outstanding at once: the bound
+/// on threads a check can leave stuck in blocking calls.
+pub(crate) const MAX_OUTSTANDING: usize = 2;
+
+/// How long an outstanding blocking call holds back new runs before it is
+/// written off: far past the check's timeout, and never under five seconds,
+/// so a slow but live server is not hammered with parallel calls.
+pub(crate) fn write_off_after(check: &CheckConfig) -> Duration {
+    (check.timeout * 10).max(Duration::from_secs(5))
+}
+
 /// How much earlier than the probe gives up on a check the check itself is
-/// told to give up, so that a check that honours [`deadline`] reports its
+/// told to give up, so that a check that honours the deadline reports its
 /// own finding (busy, cannot connect) rather than a bare timeout.
 fn reserve(timeout: Duration) -> Duration {
     (timeout / 10).min(Duration::from_millis(25))
-}
-
-/// The deadline of the check run being polled, if any.
-pub(crate) fn deadline() -> Option<Instant> {
-    RUN.try_with(|run| run.deadline).ok()
-}
-
-/// Proof that a run of a check is still going. A run holds one; blocking
-/// work started from the run holds a clone, so a check whose blocking call
-/// outlived its deadline still counts as in flight until the call returns.
-#[derive(Clone)]
-pub(crate) struct InFlight {
-    _alive: Arc<()>,
-}
-
-impl InFlight {
-    /// The token of the run being polled, if any.
-    pub(crate) fn current() -> Option<InFlight> {
-        RUN.try_with(|run| run.in_flight.clone()).ok()
-    }
 }
 
 /// A finished run, as kept in the cache.
@@ -72,23 +75,43 @@ pub(crate) struct Finished {
     at: Instant,
 }
 
+/// The run in flight.
+struct Current {
+    generation: u64,
+    receiver: watch::Receiver<Option<Finished>>,
+    token: Weak<()>,
+    started: Instant,
+    /// Past this instant a run that has not published is stranded.
+    stranded_at: Instant,
+}
+
+/// A run given up on whose work is still going.
+struct Outstanding {
+    token: Weak<()>,
+    since: Instant,
+    written_off: bool,
+}
+
 #[derive(Default)]
 struct SlotState {
     last: Option<Finished>,
-    running: Option<watch::Receiver<Option<Finished>>>,
-    in_flight: Weak<()>,
+    current: Option<Current>,
+    outstanding: Vec<Outstanding>,
+    generation: u64,
 }
 
 /// The per-check state shared by every clone of a `Probes`.
 #[derive(Default)]
 pub(crate) struct Slot {
     state: Mutex<SlotState>,
+    local: Arc<Local>,
 }
 
 impl Slot {
     fn lock(&self) -> MutexGuard<'_, SlotState> {
-        // The lock is never held across a check or an await; a poisoned
-        // lock only means a panic elsewhere, and the state stays coherent.
+        // The lock is never held across a check, an await or a log call; a
+        // poisoned lock only means a panic elsewhere, and the state stays
+        // coherent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -99,48 +122,121 @@ pub(crate) enum Lookup {
     Wait(watch::Receiver<Option<Finished>>),
 }
 
-/// Looks up check `index` of `state`: a fresh cached result, the run in
-/// flight, or a new run.
-pub(crate) fn lookup<T>(shared: &Arc<Shared<T>>, index: usize, now: Instant) -> Lookup
-where
-    T: HealthChecks + Send + Sync + 'static,
-{
-    let config = T::config();
-    let check = &config.checks[index];
-    let mut slot = shared.slots[index].lock();
-    if let Some(last) = &slot.last {
-        if now.saturating_duration_since(last.at) < config.cache_ttl {
-            return Lookup::Ready(last.report.clone());
+/// Something the lookup decided that deserves a log line, written once the
+/// slot's lock is released (a slow log writer must never block probes).
+enum Note {
+    Stranded,
+    WrittenOff(Duration),
+}
+
+/// Looks up check `index`: a fresh cached result, the run in flight, or a
+/// new run.
+pub(crate) fn lookup<C: Checks>(
+    checks: &Arc<C>,
+    index: usize,
+    check: &'static CheckConfig,
+    cache_ttl: Duration,
+    now: Instant,
+) -> Lookup {
+    let slot = checks.slot(index);
+    let mut notes = Vec::new();
+    let mut state = slot.lock();
+    let found = find(&mut state, check, cache_ttl, now, &mut notes);
+    let lookup = match found {
+        Some(lookup) => {
+            drop(state);
+            lookup
+        }
+        None => {
+            let (sender, receiver) = watch::channel(None);
+            let token = Arc::new(());
+            state.generation += 1;
+            let generation = state.generation;
+            state.current = Some(Current {
+                generation,
+                receiver: receiver.clone(),
+                token: Arc::downgrade(&token),
+                started: now,
+                stranded_at: now + check.timeout + CLEANUP_GRACE + STRANDED_AFTER,
+            });
+            drop(state);
+            let run = Run {
+                checks: Arc::clone(checks),
+                index,
+                check,
+                generation,
+                token: InFlight(token),
+                local: Arc::clone(&slot.local),
+            };
+            tokio::spawn(run.run(sender));
+            Lookup::Wait(receiver)
+        }
+    };
+    for note in notes {
+        match note {
+            Note::Stranded => tracing::warn!(
+                check = check.name,
+                "health check run was not polled to its end (its runtime is stalled or gone); \
+                 starting a new one"
+            ),
+            Note::WrittenOff(age) => tracing::warn!(
+                check = check.name,
+                ?age,
+                "health check call stuck far past its timeout is written off; starting a new one"
+            ),
         }
     }
-    if let Some(running) = &slot.running {
-        // A run that died without publishing (its runtime shut down) has
-        // dropped its sender; start afresh rather than wait on it forever.
-        if running.has_changed().is_ok() {
-            return Lookup::Wait(running.clone());
+    lookup
+}
+
+/// The answer that needs no new run, or `None` when one must start.
+fn find(
+    state: &mut SlotState,
+    check: &'static CheckConfig,
+    cache_ttl: Duration,
+    now: Instant,
+    notes: &mut Vec<Note>,
+) -> Option<Lookup> {
+    if let Some(last) = &state.last {
+        if now.saturating_duration_since(last.at) < cache_ttl {
+            return Some(Lookup::Ready(last.report.clone()));
         }
     }
-    if slot.in_flight.strong_count() > 0 {
-        // A run gave up at its deadline but its blocking work has not
-        // returned: starting another would pile up stuck threads.
-        return Lookup::Ready(report(
+    if let Some(current) = state.current.take() {
+        // A run whose task ended without publishing (its runtime shut
+        // down) has dropped its sender: it is over, whatever its token says.
+        let lost = current.receiver.has_changed().is_err();
+        if !lost && now < current.stranded_at {
+            let receiver = current.receiver.clone();
+            state.current = Some(current);
+            return Some(Lookup::Wait(receiver));
+        }
+        if !lost {
+            notes.push(Note::Stranded);
+        }
+        state.outstanding.push(Outstanding {
+            token: current.token,
+            since: current.started,
+            written_off: true,
+        });
+    }
+    state.outstanding.retain(|run| run.token.strong_count() > 0);
+    let holding_back = state.outstanding.iter().any(|run| {
+        !run.written_off && now.saturating_duration_since(run.since) < write_off_after(check)
+    });
+    if holding_back || state.outstanding.len() >= MAX_OUTSTANDING {
+        // Starting another run now would only add a stuck thread.
+        return Some(Lookup::Ready(report(
             check,
             Outcome::timed_out(check.timeout),
             Duration::ZERO,
-        ));
+        )));
     }
-    let (sender, receiver) = watch::channel(None);
-    let token = Arc::new(());
-    slot.in_flight = Arc::downgrade(&token);
-    slot.running = Some(receiver.clone());
-    drop(slot);
-    tokio::spawn(run(
-        Arc::clone(shared),
-        index,
-        InFlight { _alive: token },
-        sender,
-    ));
-    Lookup::Wait(receiver)
+    for run in state.outstanding.iter_mut().filter(|run| !run.written_off) {
+        run.written_off = true;
+        notes.push(Note::WrittenOff(now.saturating_duration_since(run.since)));
+    }
+    None
 }
 
 /// Waits for the run behind `receiver`, at most `check.timeout` from
@@ -189,70 +285,99 @@ fn report(check: &'static CheckConfig, outcome: Outcome, latency: Duration) -> C
     }
 }
 
-/// One run of one check, as its own task.
-async fn run<T>(
-    shared: Arc<Shared<T>>,
+/// One run of one check, spawned as its own task.
+struct Run<C> {
+    checks: Arc<C>,
     index: usize,
+    check: &'static CheckConfig,
+    generation: u64,
     token: InFlight,
-    sender: watch::Sender<Option<Finished>>,
-) where
-    T: HealthChecks + Send + Sync + 'static,
-{
-    let check = &T::config().checks[index];
-    let started = Instant::now();
-    let deadline = started + check.timeout;
-    let context = RunContext {
-        in_flight: token,
-        deadline: deadline - reserve(check.timeout),
-    };
-    let future = RUN.scope(
-        context,
-        CatchUnwind {
-            inner: shared.state.__healthz_check(index),
-        },
-    );
-    let result = tokio::time::timeout_at(deadline + CLEANUP_GRACE, future).await;
-    let latency = started.elapsed();
-    let (outcome, detail) = match result {
-        Ok(Ok(Ok(()))) => (Outcome::Pass, None),
-        Ok(Ok(Err(error))) => outcome_of(error),
-        Ok(Err(panic)) => (
-            Outcome::Fail {
-                kind: ErrorKind::Panicked,
-                message: "check panicked.".into(),
-            },
-            Some(panic_message(&*panic)),
-        ),
-        Err(_elapsed) => (Outcome::timed_out(check.timeout), None),
-    };
-    let finished = Finished {
-        report: report(check, outcome, latency),
-        at: Instant::now(),
-    };
-    #[cfg(feature = "metrics")]
-    crate::metrics::record_run(check.name, &finished.report.outcome, latency);
-    let mut slot = shared.slots[index].lock();
-    log_transition(
-        check,
-        slot.last.as_ref().map(|last| &last.report.outcome),
-        &finished.report.outcome,
-        detail.as_deref(),
-    );
-    slot.last = Some(finished.clone());
-    slot.running = None;
-    drop(slot);
-    // Nobody may be waiting any more; that is fine.
-    let _ = sender.send(Some(finished));
+    local: Arc<Local>,
 }
 
-fn outcome_of(error: CheckError) -> (Outcome, Option<String>) {
+impl<C: Checks> Run<C> {
+    async fn run(self, sender: watch::Sender<Option<Finished>>) {
+        let check = self.check;
+        let started = Instant::now();
+        let deadline = started + check.timeout;
+        let context = || RunContext {
+            in_flight: self.token.clone(),
+            deadline: deadline - reserve(check.timeout),
+            config: check,
+            local: Arc::clone(&self.local),
+        };
+        // Building the future runs user code too (a `with =` function that
+        // is not `async`): a panic there is the check's failure as well.
+        let built = context()
+            .sync_scope(|| catch_unwind(AssertUnwindSafe(|| self.checks.start(self.index))));
+        let result = match built {
+            Ok(future) => {
+                let future = context().scope(CatchUnwind { inner: future });
+                tokio::time::timeout_at(deadline + CLEANUP_GRACE, future).await
+            }
+            Err(panic) => Ok(Err(panic)),
+        };
+        let latency = started.elapsed();
+        let (outcome, detail) = match result {
+            Ok(Ok(Ok(()))) => (Outcome::Pass, None),
+            Ok(Ok(Err(error))) => outcome_of(&error),
+            Ok(Err(panic)) => (
+                Outcome::Fail {
+                    kind: ErrorKind::Panicked,
+                    message: "check panicked.".into(),
+                },
+                Some(panic_message(&*panic)),
+            ),
+            Err(_elapsed) => (Outcome::timed_out(check.timeout), None),
+        };
+        let finished = Finished {
+            report: report(check, outcome, latency),
+            at: Instant::now(),
+        };
+        #[cfg(feature = "metrics")]
+        crate::metrics::record_run(check.name, &finished.report.outcome, latency);
+        // Blocking work started by this run holds a clone of its token.
+        let work_outlives_run = Arc::strong_count(&self.token.0) > 1;
+        let slot = self.checks.slot(self.index);
+        let mut state = slot.lock();
+        let mine = state
+            .current
+            .as_ref()
+            .is_some_and(|current| current.generation == self.generation);
+        let before = if mine {
+            let current = state.current.take().expect("checked above");
+            if work_outlives_run {
+                state.outstanding.push(Outstanding {
+                    token: current.token,
+                    since: current.started,
+                    written_off: false,
+                });
+            }
+            Some(state.last.replace(finished.clone()))
+        } else {
+            // Replaced as stranded: a newer run owns the slot.
+            None
+        };
+        drop(state);
+        if let Some(before) = before {
+            log_transition(
+                check,
+                before.as_ref().map(|last| &last.report.outcome),
+                &finished.report.outcome,
+                detail.as_deref(),
+            );
+        }
+        // Nobody may be waiting any more; that is fine.
+        let _ = sender.send(Some(finished));
+    }
+}
+
+fn outcome_of(error: &CheckError) -> (Outcome, Option<String>) {
     let detail = error.detail().map(ToString::to_string);
-    let kind = error.kind();
-    let message = error.message().to_owned();
     (
         Outcome::Fail {
-            kind,
-            message: message.into(),
+            kind: error.kind(),
+            message: error.message().to_owned().into(),
         },
         detail,
     )

@@ -76,24 +76,35 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    try_send(addr, request, REQUEST_BOUND)
+        .await
+        .expect("the server did not answer within the request bound")
+}
+
+/// Sends `request` to `addr` on a new connection and reads the whole
+/// response, or `None` if that failed or took longer than `bound`.
+pub async fn try_send<B>(addr: SocketAddr, request: Request<B>, bound: Duration) -> Option<Reply>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let exchange = async move {
-        let stream = TcpStream::connect(addr).await.expect("connect");
+        let stream = TcpStream::connect(addr).await.ok()?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .expect("handshake");
+            .ok()?;
         tokio::spawn(connection);
-        let response = sender.send_request(request).await.expect("send request");
+        let response = sender.send_request(request).await.ok()?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("read body").to_bytes();
-        Reply {
+        let body = body.collect().await.ok()?.to_bytes();
+        Some(Reply {
             status: parts.status,
             headers: parts.headers,
             body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        })
     };
-    tokio::time::timeout(REQUEST_BOUND, exchange)
-        .await
-        .expect("the server did not answer within the request bound")
+    tokio::time::timeout(bound, exchange).await.ok().flatten()
 }
 
 /// A request with an empty body.
@@ -113,6 +124,7 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 
 pub mod fake;
 pub mod fault;
+pub mod load;
 pub mod scenarios;
 pub mod servers;
 pub mod verdict;

@@ -121,6 +121,22 @@ impl Server {
         }
     }
 
+    /// Freezes the server (SIGSTOP): the kernel still accepts connections
+    /// and takes requests into its buffers, but nothing answers, as with a
+    /// stalled process. [`unpause`](Self::unpause) lets it answer them all.
+    pub fn pause(&self) {
+        if let Some(child) = &self.child {
+            signal(child, libc_signal::SIGSTOP);
+        }
+    }
+
+    /// Lets a [paused](Self::pause) server run again (SIGCONT).
+    pub fn unpause(&self) {
+        if let Some(child) = &self.child {
+            signal(child, libc_signal::SIGCONT);
+        }
+    }
+
     /// Starts the server again, on the same port and data directory.
     pub fn restart(&mut self) {
         self.stop();
@@ -453,6 +469,8 @@ pub fn free_port() -> u16 {
 mod libc_signal {
     pub const SIGINT: i32 = 2;
     pub const SIGTERM: i32 = 15;
+    pub const SIGSTOP: i32 = 19;
+    pub const SIGCONT: i32 = 18;
 }
 
 fn signal(child: &Child, signal: i32) {

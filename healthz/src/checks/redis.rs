@@ -7,30 +7,25 @@
 //! deadline bounds the probe, theirs bound your application's requests.
 
 use redis::aio::ConnectionLike;
-use tokio::time::{timeout_at, Instant};
+use tokio::time::timeout_at;
 
-use super::check_deadline;
-use crate::check::{CheckError, ErrorKind};
+use crate::check::{deadline_or_default, CheckError};
 
-/// Public message of a Redis check that failed.
-const REDIS: &str = "cannot connect to redis.";
+/// Sends `PING` on `connection` and expects `PONG`.
+async fn ping_once<C: ConnectionLike + Send>(connection: &mut C) -> Result<(), String> {
+    match redis::cmd("PING").query_async::<String>(connection).await {
+        Ok(pong) if pong == "PONG" => Ok(()),
+        Ok(other) => Err(format!("PING answered {other:?} instead of PONG")),
+        Err(error) => Err(error.to_string()),
+    }
+}
 
-/// Sends `PING` on `connection` and expects `PONG`, before `deadline`.
-async fn ping<C: ConnectionLike + Send>(
-    connection: &mut C,
-    deadline: Instant,
-) -> Result<(), CheckError> {
-    match timeout_at(
-        deadline,
-        redis::cmd("PING").query_async::<String>(connection),
-    )
-    .await
-    {
-        Ok(Ok(pong)) if pong == "PONG" => Ok(()),
-        Ok(Ok(other)) => Err(CheckError::unavailable(REDIS)
-            .with_detail(format!("PING answered {other:?} instead of PONG"))),
-        Ok(Err(error)) => Err(CheckError::unavailable(REDIS).with_detail(error)),
-        Err(_elapsed) => Err(CheckError::new(ErrorKind::TimedOut, REDIS)
+/// Sends `PING` on `connection` and expects `PONG`, before the deadline.
+async fn ping<C: ConnectionLike + Send>(connection: &mut C) -> Result<(), CheckError> {
+    match timeout_at(deadline_or_default(), ping_once(connection)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(CheckError::unavailable(CheckError::REDIS).with_detail(error)),
+        Err(_elapsed) => Err(CheckError::timed_out(CheckError::REDIS)
             .with_detail("PING did not answer before the deadline")),
     }
 }
@@ -40,7 +35,7 @@ async fn ping<C: ConnectionLike + Send>(
 #[diagnostic::do_not_recommend]
 impl crate::Check for redis::aio::ConnectionManager {
     async fn check(&self) -> Result<(), CheckError> {
-        ping(&mut self.clone(), check_deadline()).await
+        ping(&mut self.clone()).await
     }
 }
 
@@ -51,37 +46,75 @@ impl crate::Check for redis::aio::ConnectionManager {
 #[diagnostic::do_not_recommend]
 impl crate::Check for redis::aio::MultiplexedConnection {
     async fn check(&self) -> Result<(), CheckError> {
-        ping(&mut self.clone(), check_deadline()).await
+        ping(&mut self.clone()).await
     }
 }
 
 /// Takes a connection from the application's own pool and sends `PING`,
-/// both before the deadline. A pool whose connections are all in use when
-/// the check starts and stay so is **busy** (degraded, still ready). A
-/// connection whose `PING` failed or timed out is taken out of the pool and
-/// dropped, never handed back.
+/// both before the deadline. A connection whose `PING` failed or timed out
+/// is taken out of the pool and dropped, never handed back.
+///
+/// A pool that gives no connection in time is **busy** (degraded, still
+/// ready) only when Redis answers `PING` on the check's own probe
+/// connection (one per check, opened by the pool's manager outside the
+/// pool when first needed, then reused), and only for the check's
+/// `busy_limit` of continuous saturation; otherwise it fails.
 #[cfg(feature = "deadpool-redis")]
 #[diagnostic::do_not_recommend]
 impl crate::Check for deadpool_redis::Pool {
     async fn check(&self) -> Result<(), CheckError> {
-        let deadline = check_deadline();
+        use deadpool_redis::{Connection, PoolError};
+        // The manager's `create` opens a connection outside the pool.
+        use deadpool::managed::Manager as _;
+
+        use super::pool::{Acquired, Ping, PoolProbe};
+
+        fn probe_ping(connection: &mut redis::aio::MultiplexedConnection) -> Ping<'_, String> {
+            Box::pin(ping_once(connection))
+        }
+
+        let deadline = deadline_or_default();
         let status = self.status();
-        let saturated = status.available == 0 && status.size >= status.max_size;
-        let mut connection = match timeout_at(deadline, self.get()).await {
-            Ok(Ok(connection)) => connection,
-            Ok(Err(deadpool_redis::PoolError::Timeout(_))) | Err(_) if saturated => {
-                return Err(super::pool_busy(status.size));
-            }
-            Ok(Err(error)) => return Err(CheckError::unavailable(REDIS).with_detail(error)),
-            Err(_elapsed) => {
-                return Err(CheckError::new(ErrorKind::TimedOut, REDIS)
-                    .with_detail("timed out getting a pooled connection"));
+        let looks_saturated = status.available == 0 && status.size >= status.max_size;
+        let acquire = async {
+            match self.get().await {
+                Ok(connection) => Acquired::Connection(connection),
+                Err(PoolError::Timeout(_)) => Acquired::NoneInTime,
+                Err(error) => {
+                    Acquired::Failed(CheckError::unavailable(CheckError::REDIS).with_detail(error))
+                }
             }
         };
-        let result = ping(&mut connection, deadline).await;
-        if result.is_err() {
-            drop(deadpool_redis::Connection::take(connection));
-        }
+        let use_pooled = |mut connection: Connection| async move {
+            let result = ping(&mut connection).await;
+            if result.is_err() {
+                drop(Connection::take(connection));
+            }
+            result
+        };
+        let open = || async {
+            self.manager()
+                .create()
+                .await
+                .map_err(|error| error.to_string())
+        };
+        let mut probe = PoolProbe::take();
+        let result = probe
+            .check(
+                deadline,
+                CheckError::REDIS,
+                looks_saturated,
+                acquire,
+                use_pooled,
+                || {
+                    let status = self.status();
+                    format!("{} of {}", status.size, status.max_size)
+                },
+                open,
+                probe_ping,
+            )
+            .await;
+        probe.keep();
         result
     }
 }

@@ -1,0 +1,112 @@
+//! The application's own traffic, running while a test injects faults: a
+//! fault on an idle app proves little, since the dangerous states (every
+//! pooled connection held by a request stuck on a dead socket) only exist
+//! under load.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Method, StatusCode};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::{request, try_send};
+
+/// Bounds every load loop: no client sends more than this many requests…
+const MAX_REQUESTS_PER_CLIENT: usize = 200_000;
+/// …or runs for longer than this.
+const MAX_RUN: Duration = Duration::from_secs(300);
+/// A request of the app's own that takes longer is abandoned (and counted
+/// as failed), as a client with a timeout would.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `clients` concurrent clients, each sending `GET path` to the app in a
+/// loop, one request at a time, until stopped.
+pub struct AppLoad {
+    stop: watch::Sender<bool>,
+    clients: JoinSet<()>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    ok: AtomicUsize,
+    failed: AtomicUsize,
+    answered: Notify,
+}
+
+impl AppLoad {
+    /// Starts the clients on the current runtime.
+    pub fn start(addr: SocketAddr, path: &'static str, clients: usize) -> AppLoad {
+        let (stop, stopped) = watch::channel(false);
+        let counts = Arc::new(Counts::default());
+        let mut set = JoinSet::new();
+        for _ in 0..clients {
+            let mut stopped = stopped.clone();
+            let counts = Arc::clone(&counts);
+            set.spawn(async move {
+                let started = Instant::now();
+                for _ in 0..MAX_REQUESTS_PER_CLIENT {
+                    if *stopped.borrow() || started.elapsed() > MAX_RUN {
+                        return;
+                    }
+                    let reply = tokio::select! {
+                        reply = try_send(addr, request(Method::GET, path), REQUEST_TIMEOUT) => reply,
+                        _ = stopped.changed() => return,
+                    };
+                    let counter = match reply {
+                        Some(reply) if reply.status == StatusCode::OK => &counts.ok,
+                        _ => &counts.failed,
+                    };
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    counts.answered.notify_waiters();
+                }
+            });
+        }
+        AppLoad {
+            stop,
+            clients: set,
+            counts,
+        }
+    }
+
+    /// Requests of the app's that succeeded so far.
+    pub fn ok(&self) -> usize {
+        self.counts.ok.load(Ordering::SeqCst)
+    }
+
+    /// Requests of the app's that failed or timed out so far.
+    pub fn failed(&self) -> usize {
+        self.counts.failed.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `more` requests beyond those counted so far have
+    /// succeeded: the app is serving. Panics after `bound`.
+    pub async fn wait_for_success(&self, more: usize, bound: Duration) {
+        let target = self.ok() + more;
+        let wait = async {
+            loop {
+                let answered = self.counts.answered.notified();
+                if self.ok() >= target {
+                    return;
+                }
+                answered.await;
+            }
+        };
+        tokio::time::timeout(bound, wait).await.unwrap_or_else(|_| {
+            panic!(
+                "the app's own requests did not succeed within {bound:?} ({} ok, {} failed)",
+                self.ok(),
+                self.failed()
+            )
+        });
+    }
+
+    /// Stops every client and waits for them.
+    pub async fn stop(mut self) {
+        self.stop.send_replace(true);
+        while self.clients.join_next().await.is_some() {}
+    }
+}
