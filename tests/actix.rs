@@ -123,7 +123,7 @@ fn app<T>(
     >,
 >
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     App::new()
         .route("/", web::get().to(|| async { "app" }))
@@ -153,7 +153,7 @@ async fn echo(body: web::Payload) -> HttpResponse {
 /// until the test's runtime shuts down.
 fn serve_with<T>(probes: Probes<T>, auth: Auth, gate: Gate, workers: usize) -> SocketAddr
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     let server = HttpServer::new(move || app(probes.clone(), auth, gate.clone()))
         .workers(workers)
@@ -168,7 +168,7 @@ where
 
 fn serve<T>(probes: Probes<T>, auth: Auth) -> SocketAddr
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     serve_with(probes, auth, Gate::new(false), 1)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use healthz::checks::memcache::{connect_lazy, MemcacheClient};
 use healthz::HealthChecks;
 use support::fault::{Fault, FaultProxy};
-use support::load::AppLoad;
+use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server};
 use support::verdict::{assert_recovers, assert_unready};
 use support::{get, serve};
@@ -56,7 +56,7 @@ fn app_round_trip(client: &memcache::Client) {
 /// and the probes are mounted outermost.
 fn app<S>(client: memcache::Client, probes: healthz::Probes<S>) -> axum::Router
 where
-    S: HealthChecks + Send + Sync + 'static,
+    S: HealthChecks,
 {
     async fn read(
         axum::extract::State(client): axum::extract::State<memcache::Client>,
@@ -143,38 +143,10 @@ async fn every_fault_under_the_apps_own_load(client: Client) {
     let load = AppLoad::start(addr, "/cache", 8);
     load.wait_for_success(20, RECOVERY).await;
 
-    for fault in [
-        Fault::Refuse,
-        Fault::Reset,
-        Fault::Silent,
-        Fault::HangConnect,
-    ] {
-        proxy.set(fault);
-        for _ in 0..3 {
-            assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets).await;
-        }
-        proxy.set(Fault::Pass);
-        if matches!(fault, Fault::Silent | Fault::HangConnect) {
-            // The host is back and resets the old half-open connections.
-            proxy.reset_black_holes();
-        }
-        assert_recovers(addr, RECOVERY).await;
-        load.wait_for_success(5, RECOVERY).await;
-    }
-
-    for stop in [Server::stop, Server::kill] {
-        stop(&mut server);
-        for _ in 0..3 {
-            assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets).await;
-        }
-        server.resume();
-        assert_recovers(addr, RECOVERY).await;
-        load.wait_for_success(5, RECOVERY).await;
-    }
-
-    server.restart();
-    assert_recovers(addr, RECOVERY).await;
-    load.wait_for_success(5, RECOVERY).await;
+    every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
+        assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets)
+    })
+    .await;
     load.stop().await;
     app_round_trip(&cache);
 }

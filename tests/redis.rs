@@ -6,7 +6,7 @@ use std::time::Duration;
 use healthz::HealthChecks;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use support::fault::{Fault, FaultProxy};
-use support::load::AppLoad;
+use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server};
 use support::verdict::{assert_recovers, assert_unready};
 use support::{get, serve};
@@ -159,38 +159,10 @@ async fn every_fault_under_the_apps_own_load() {
     let load = AppLoad::start(addr, "/redis", 8);
     load.wait_for_success(20, RECOVERY).await;
 
-    for fault in [
-        Fault::Refuse,
-        Fault::Reset,
-        Fault::Silent,
-        Fault::HangConnect,
-    ] {
-        proxy.set(fault);
-        for _ in 0..3 {
-            assert_both_unready(addr, &secrets).await;
-        }
-        proxy.set(Fault::Pass);
-        if matches!(fault, Fault::Silent | Fault::HangConnect) {
-            // The host is back and resets the old half-open connections.
-            proxy.reset_black_holes();
-        }
-        assert_recovers(addr, RECOVERY).await;
-        load.wait_for_success(5, RECOVERY).await;
-    }
-
-    for stop in [Server::stop, Server::kill] {
-        stop(&mut server);
-        for _ in 0..3 {
-            assert_both_unready(addr, &secrets).await;
-        }
-        server.resume();
-        assert_recovers(addr, RECOVERY).await;
-        load.wait_for_success(5, RECOVERY).await;
-    }
-
-    server.restart();
-    assert_recovers(addr, RECOVERY).await;
-    load.wait_for_success(5, RECOVERY).await;
+    every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
+        assert_both_unready(addr, &secrets)
+    })
+    .await;
     load.stop().await;
     app_round_trip(&state.pool, &state.manager).await;
 }

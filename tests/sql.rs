@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use healthz::HealthChecks;
 use support::fault::{Fault, FaultProxy};
-use support::load::AppLoad;
+use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server, DATABASE, PASSWORD, USER};
 use support::verdict::{assert_no_secrets, assert_recovers, assert_unready};
 use support::{get, serve};
@@ -62,16 +62,6 @@ fn secrets(server: &Server, proxy: &FaultProxy) -> Vec<String> {
     ]
 }
 
-/// How a fault that was applied ends.
-fn end_fault(fault: Fault, proxy: &FaultProxy) {
-    proxy.set(Fault::Pass);
-    if matches!(fault, Fault::Silent | Fault::HangConnect) {
-        // The host is back: it answers the old half-open connections with
-        // a reset (as TCP keepalive or retransmission limits would end them).
-        proxy.reset_black_holes();
-    }
-}
-
 macro_rules! sql_suite {
     ($module:ident, $sqlx:ident, $db:ident, $kind:expr, $sleep:literal) => {
         mod $module {
@@ -104,7 +94,7 @@ macro_rules! sql_suite {
             /// the app's own timeout), and the probes are mounted outermost.
             fn app<S>(pool: Pool, probes: healthz::Probes<S>) -> axum::Router
             where
-                S: HealthChecks + Send + Sync + 'static,
+                S: HealthChecks,
             {
                 async fn query(
                     axum::extract::State(pool): axum::extract::State<Pool>,
@@ -167,35 +157,10 @@ macro_rules! sql_suite {
                 let load = AppLoad::start(addr, "/query", APP_CLIENTS);
                 load.wait_for_success(20, RECOVERY).await;
 
-                for fault in [
-                    Fault::Refuse,
-                    Fault::Reset,
-                    Fault::Silent,
-                    Fault::HangConnect,
-                ] {
-                    proxy.set(fault);
-                    for _ in 0..3 {
-                        assert_unready(addr, "db", MESSAGES, DEADLINE, &secrets).await;
-                    }
-                    end_fault(fault, &proxy);
-                    assert_recovers(addr, RECOVERY).await;
-                    load.wait_for_success(5, RECOVERY).await;
-                }
-
-                for stop in [Server::stop, Server::kill] {
-                    stop(&mut server);
-                    for _ in 0..3 {
-                        assert_unready(addr, "db", MESSAGES, DEADLINE, &secrets).await;
-                    }
-                    server.resume();
-                    assert_recovers(addr, RECOVERY).await;
-                    load.wait_for_success(5, RECOVERY).await;
-                }
-
-                // Restarted under the pool's feet: its idle connections are dead.
-                server.restart();
-                assert_recovers(addr, RECOVERY).await;
-                load.wait_for_success(5, RECOVERY).await;
+                every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
+                    assert_unready(addr, "db", MESSAGES, DEADLINE, &secrets)
+                })
+                .await;
                 load.stop().await;
                 app_query(&pool).await;
             }

@@ -589,8 +589,14 @@ fn a_run_stranded_on_a_stalled_runtime_is_replaced() {
             .build()
             .unwrap();
         runtime.block_on(async {
-            // Polled once: the runs are spawned on this runtime…
-            let _ = tokio::time::timeout(Duration::ZERO, stalled_probes.readiness()).await;
+            // Polled exactly once, without yielding: the runs are spawned
+            // on this runtime, and none of them gets to run…
+            let mut readiness = std::pin::pin!(stalled_probes.readiness());
+            std::future::poll_fn(|cx| {
+                let _ = std::future::Future::poll(readiness.as_mut(), cx);
+                std::task::Poll::Ready(())
+            })
+            .await;
             stalled_tx.send(()).unwrap();
             // …which then stops polling anything until released.
             release_rx.recv().unwrap();

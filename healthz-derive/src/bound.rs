@@ -112,7 +112,8 @@ mod tests {
             expanded.contains(&format!(
                 "impl < C : {check} , D : Clone + {check} , E , W > :: healthz :: __private :: \
                  HealthChecks for State < C , D , E , W > where W : Send , E : Sync + {check} , \
-                 Option < Arc < D > > : {check} {{"
+                 Option < Arc < D > > : {check} , \
+                 Self : :: core :: marker :: Send + :: core :: marker :: Sync + 'static {{"
             )),
             "{expanded}"
         );

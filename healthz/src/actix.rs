@@ -105,7 +105,7 @@ use crate::probes::{HealthChecks, Probes};
 impl<S, B, T> Transform<S, ServiceRequest> for Probes<T>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>>,
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = S::Error;
@@ -153,7 +153,7 @@ impl<S: fmt::Debug, T> fmt::Debug for ProbeMiddleware<S, T> {
 impl<S, B, T> Service<ServiceRequest> for ProbeMiddleware<S, T>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>>,
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = S::Error;
@@ -195,7 +195,7 @@ where
 
 impl<S, T> ProbeMiddleware<S, T>
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     /// The probe `request` asks for, or `None` for an app request, decided
     /// on the method and path alone before anything is allocated.

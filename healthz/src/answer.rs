@@ -9,12 +9,12 @@ use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Method, Response, StatusCode, Uri};
 
 use crate::probes::{HealthChecks, Probes};
-use crate::report::Report;
+use crate::report::{self, Report};
 use crate::route::{self, Probe, Route};
 
 impl<T> Probes<T>
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     /// The probe a request asks for, or `None` if it is not a probe (then
     /// nothing was allocated): the entry point for every server adapter.
@@ -122,11 +122,7 @@ fn body(report: &Report, route: &Route, probe: &str) -> String {
 /// matching health+json status (with `text` as its output when failing).
 fn fixed(status: StatusCode, text_body: &'static str, route: &Route) -> Response<Bytes> {
     if route.json {
-        let body = if status == StatusCode::OK {
-            r#"{"status":"pass"}"#.to_owned()
-        } else {
-            format!(r#"{{"status":"fail","output":"{text_body}"}}"#)
-        };
+        let body = report::json_without_checks(status == StatusCode::OK, text_body);
         return render(status, body, route);
     }
     text(status, Bytes::from_static(text_body.as_bytes()), route.head)
@@ -163,7 +159,7 @@ impl<T> fmt::Debug for ProbeRequest<T> {
 
 impl<T> ProbeRequest<T>
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     /// The answer, if it needs no check run (liveness, an open startup
     /// probe, an unknown check name).

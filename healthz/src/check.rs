@@ -54,7 +54,7 @@ use crate::config::{CheckConfig, Config};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be health-checked",
     label = "this field type does not implement `healthz::Check`",
-    note = "enable the healthz feature for this client (`sqlx`, `sqlx-0-9`, `memcache`, `redis`, `deadpool-redis`), implement `healthz::Check` for it, or write `#[healthz(with = my_check_fn)]` with an `async fn(&{Self}) -> Result<(), E>`"
+    note = "enable the healthz feature named after this client's crate (such as `sqlx` or `memcache`; the crate docs list every feature), implement `healthz::Check` for it, or write `#[healthz(with = my_check_fn)]` with an `async fn(&{Self}) -> Result<(), E>`"
 )]
 pub trait Check: Send + Sync {
     /// Runs the check once. `Ok(())` means the dependency is ready.

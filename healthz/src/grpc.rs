@@ -113,7 +113,7 @@ const MIN_WATCH_INTERVAL: Duration = Duration::from_millis(100);
 #[must_use]
 pub fn health_server<T>(probes: Probes<T>) -> HealthServer<HealthService<T>>
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     HealthServer::new(HealthService::new(probes))
 }
@@ -131,7 +131,7 @@ pub struct HealthService<T> {
 
 impl<T> HealthService<T>
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     /// Answers from `probes` (a clone shares its cache and drain state),
     /// re-evaluating watched services every cache TTL, and at least every
@@ -177,7 +177,7 @@ impl<T> fmt::Debug for HealthService<T> {
 #[tonic::async_trait]
 impl<T> Health for HealthService<T>
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     async fn check(
         &self,
@@ -237,7 +237,7 @@ impl Service {
 
     async fn status<T>(self, probes: &Probes<T>) -> ServingStatus
     where
-        T: HealthChecks + Send + Sync + 'static,
+        T: HealthChecks,
     {
         let serving = match self {
             Self::Liveness => true,
@@ -277,7 +277,7 @@ struct Watcher<T> {
 
 impl<T> Watcher<T>
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     /// Waits for the next status to send, or `None` when the call ends.
     async fn next(mut self) -> Option<(ServingStatus, Self)> {
@@ -349,7 +349,7 @@ impl<T> fmt::Debug for WatchStream<T> {
 
 impl<T> Stream for WatchStream<T>
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     type Item = Result<HealthCheckResponse, Status>;
 

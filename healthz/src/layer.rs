@@ -70,7 +70,7 @@ impl<S: fmt::Debug, T> fmt::Debug for ProbeService<S, T> {
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for ProbeService<S, T>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
     ResBody: Body<Data = Bytes>,
 {
     type Response = Response<ProbeBody<ResBody>>;

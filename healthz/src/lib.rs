@@ -52,6 +52,33 @@
 //! answers, every attribute and its default, and how to mount the layer in
 //! axum, hyper and tower.
 //!
+//! # Architecture
+//!
+//! In the order a request meets them (imports go down this list, never up):
+//!
+//! 1. **Adapters** — [`layer`] (tower), `actix`, `grpc`: each asks
+//!    [`Probes::probe_request`] whether a request is a probe, and passes
+//!    every other request through untouched.
+//! 2. **`route`** (private): which probe a method, path, query and `Accept`
+//!    header ask for, as a pure function of the compile-time [`Config`].
+//! 3. **`answer`** (private): the status, headers and body of a routed
+//!    probe, through [`ProbeRequest`]; liveness, drain and an open startup
+//!    probe are answered without running anything.
+//! 4. **[`probes`]**: the [`Probes`] handle: every check concurrently under
+//!    the probe deadline, the startup latch, the drain switch.
+//! 5. **`runner`** (private): one slot per check: the result cache,
+//!    single-flight, and the bounds on runs that outlive their deadline.
+//! 6. **[`check`]**: the [`Check`] trait, [`CheckError`], and what a check
+//!    may ask of its run (its deadline, [`check::blocking`]).
+//! 7. **[`checks`]**: one file per backend, behind its feature, with the
+//!    rule pooled backends share.
+//! 8. **[`report`]**: the [`Report`] and its text, verbose and health+json
+//!    renderings.
+//!
+//! The derive (`healthz-derive`) produces the [`Config`] and the dispatch
+//! from a check's index to its field; [`kubernetes`] prints probe settings
+//! from that [`Config`].
+//!
 //! # Feature flags
 //!
 //! Every integration is behind a feature; none is on by default.
@@ -63,9 +90,21 @@
 //! | `memcache` | [`Check`] for `memcache::Client` (memcache 0.21) and `checks::memcache::MemcacheClient`: `stats` on every server |
 //! | `redis` | [`Check`] for `redis::aio::ConnectionManager` and `MultiplexedConnection` (redis 1.x): `PING` |
 //! | `deadpool-redis` | [`Check`] for `deadpool_redis::Pool` (deadpool-redis 0.23): `PING` on a pooled connection |
-//! | `metrics` | check status, duration and transitions through the `metrics` facade (see `healthz::metrics`) |
+//! | `metrics` | check status, duration and transitions through the `metrics` facade (see [Metrics](#metrics)) |
 //! | `actix` | an actix-web 4 middleware answering the probes (see `healthz::actix`) |
 //! | `grpc` | a `grpc.health.v1.Health` service for tonic (see `healthz::grpc`) |
+//!
+//! # Metrics
+//!
+//! With the `metrics` feature, whatever recorder the application installed
+//! (Prometheus, StatsD, ...) receives, once per check run (not once per
+//! probe, so a probe storm does not inflate them):
+//!
+//! | metric | kind | labels | value |
+//! |---|---|---|---|
+//! | `healthz_check_status` | gauge | `check` | `1` passing, `0.5` degraded (busy), `0` failing |
+//! | `healthz_check_duration_seconds` | histogram | `check` | how long each run took |
+//! | `healthz_check_transitions_total` | counter | `check`, `to` (`pass`, `busy`, `fail`) | state changes |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub, rust_2018_idioms)]
 
@@ -80,7 +119,7 @@ pub mod grpc;
 pub mod kubernetes;
 pub mod layer;
 #[cfg(feature = "metrics")]
-pub mod metrics;
+mod metrics;
 pub mod probes;
 pub mod report;
 mod route;

@@ -1,15 +1,7 @@
-//! Check metrics through the `metrics` facade (feature `metrics`): whatever
-//! recorder the application installed (Prometheus, StatsD, ...) receives
-//! them.
-//!
-//! | metric | kind | labels | value |
-//! |---|---|---|---|
-//! | `healthz_check_status` | gauge | `check` | `1` passing, `0.5` degraded (busy), `0` failing |
-//! | `healthz_check_duration_seconds` | histogram | `check` | how long each run took |
-//! | `healthz_check_transitions_total` | counter | `check`, `to` (`pass`, `busy`, `fail`) | state changes |
-//!
-//! They are recorded once per check run, not once per probe: with the
-//! result cache and single-flight, a probe storm does not inflate them.
+//! Check metrics through the `metrics` facade (feature `metrics`); the
+//! crate documentation lists them. Recorded once per check run, not once
+//! per probe: with the result cache and single-flight, a probe storm does
+//! not inflate them.
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The [`HealthChecks`] trait and the [`Probes`] handle: evaluation of the
 //! checks under the probe deadline, the startup latch and the drain switch.
-//! Which request is a probe is [`route`](crate::route)'s business, and what
-//! it answers [`answer`](crate::answer)'s.
+//! Which request is a probe, and what it answers, is decided by
+//! [`Probes::probe_request`] and [`ProbeRequest`](crate::ProbeRequest).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,10 @@ use crate::runner::{self, Checks, Lookup, Slot};
 /// Derive it with `#[derive(HealthChecks)]` (see the crate documentation for
 /// the attributes); implementing it by hand is not supported, since the
 /// derive is what checks the configuration at compile time.
-pub trait HealthChecks {
+///
+/// The state is shared by every clone of its [`Probes`] and checked from
+/// tasks on any thread, hence `Send + Sync + 'static`.
+pub trait HealthChecks: Send + Sync + 'static {
     /// The probe configuration fixed by the derive's attributes.
     fn config() -> &'static Config
     where
@@ -34,7 +37,7 @@ pub trait HealthChecks {
     /// mount outermost, and the drain switch.
     fn probes(&self) -> Probes<Self>
     where
-        Self: Clone + Send + Sync + Sized + 'static,
+        Self: Clone + Sized,
     {
         Probes::new(self.clone())
     }
@@ -62,7 +65,7 @@ struct Shared<T> {
     drain_signal: tokio::sync::Notify,
 }
 
-impl<T: HealthChecks + Send + Sync + 'static> Checks for Shared<T> {
+impl<T: HealthChecks> Checks for Shared<T> {
     fn slot(&self, index: usize) -> &Slot {
         &self.slots[index]
     }
@@ -120,7 +123,7 @@ async fn shutdown_signal() {
 
 impl<T> Probes<T>
 where
-    T: HealthChecks + Send + Sync + 'static,
+    T: HealthChecks,
 {
     /// Takes ownership of `state` and builds its probes. Usually called as
     /// `state.probes()`.

@@ -12,6 +12,9 @@ use http::{Method, StatusCode};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
+use crate::fault::{Fault, FaultProxy};
+use crate::servers::Server;
+use crate::verdict::assert_recovers;
 use crate::{request, try_send};
 
 /// Bounds every load loop: no client sends more than this many requests…
@@ -109,4 +112,57 @@ impl AppLoad {
         self.stop.send_replace(true);
         while self.clients.join_next().await.is_some() {}
     }
+}
+
+/// Applies every fault in turn while `load` runs against the app at `addr`
+/// — refused, reset, silent and hung connects through `proxy`, then the
+/// server stopped, killed and restarted — and after each: `unready` must
+/// hold for three probes in a row (every readiness answer during a fault),
+/// readiness must come back within `recovery` without a restart, and the
+/// app's own requests must succeed again.
+pub async fn every_fault_under_load<F, Fut>(
+    server: &mut Server,
+    proxy: &FaultProxy,
+    addr: SocketAddr,
+    load: &AppLoad,
+    recovery: Duration,
+    unready: F,
+) where
+    F: Fn() -> Fut,
+    Fut: std::future::Future,
+{
+    let back = || async {
+        assert_recovers(addr, recovery).await;
+        load.wait_for_success(5, recovery).await;
+    };
+    for fault in [
+        Fault::Refuse,
+        Fault::Reset,
+        Fault::Silent,
+        Fault::HangConnect,
+    ] {
+        proxy.set(fault);
+        for _ in 0..3 {
+            unready().await;
+        }
+        proxy.set(Fault::Pass);
+        if matches!(fault, Fault::Silent | Fault::HangConnect) {
+            // The host is back: it answers the old half-open connections
+            // with a reset (as TCP keepalive or retransmission limits
+            // would end them).
+            proxy.reset_black_holes();
+        }
+        back().await;
+    }
+    for stop in [Server::stop, Server::kill] {
+        stop(server);
+        for _ in 0..3 {
+            unready().await;
+        }
+        server.resume();
+        back().await;
+    }
+    // Restarted under the clients' feet: their idle connections are dead.
+    server.restart();
+    back().await;
 }

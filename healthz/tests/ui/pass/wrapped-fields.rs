@@ -32,14 +32,17 @@ impl healthz::Check for Db {
     }
 }
 
+/// A state is `'static` (`HealthChecks: Send + Sync + 'static`): a borrowed
+/// field borrows something that lives as long as the program.
+static DOWN: Db = Db { up: false };
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let down = Db { up: false };
     let state = State {
         optional: None,
         shared: Arc::new(Db { up: true }),
         boxed: Box::new(Db { up: true }),
-        borrowed: &down,
+        borrowed: &DOWN,
         nested: Some(Arc::new(Some(Db { up: true }))),
     };
     assert_eq!(State::config().checks.len(), 5);
