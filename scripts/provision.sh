@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers the tests start (PostgreSQL, MariaDB, memcached,
-# Redis) from the system package manager, and the offline Kubernetes
-# manifest validator from PyPI, when they are missing. The tests
+# Redis) from the system package manager, the offline Kubernetes manifest
+# validator from PyPI and cargo-hack from crates.io, when they are missing. The tests
 # start their own instances on free loopback ports; nothing is started here,
 # and no system service is left running.
 # Usage: bash scripts/provision.sh
@@ -18,6 +18,7 @@ have initdb || need+=(postgresql)
 have mariadbd || need+=(mariadb-server)
 have memcached || need+=(memcached)
 have redis-server || need+=(redis-server)
+have wrk || need+=(wrk)
 
 command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 
@@ -30,9 +31,17 @@ install_validator() {
     || python3 -m pip install --quiet --disable-pip-version-check --user --break-system-packages kubernetes-validate
 }
 
+install_cargo_hack() {
+  # Checks that every feature of the library builds alone.
+  command -v cargo-hack >/dev/null 2>&1 && return 0
+  echo "provision: installing cargo-hack from crates.io"
+  cargo install --quiet --locked cargo-hack
+}
+
 if [ ${#need[@]} -eq 0 ]; then
   echo "provision: PostgreSQL, MariaDB, memcached and Redis are installed"
   install_validator
+  install_cargo_hack
   exit 0
 fi
 
@@ -59,3 +68,4 @@ trap cleanup EXIT
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
 install_validator
+install_cargo_hack

@@ -19,6 +19,19 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 
+# docs.rs documents the library on nightly with every feature and
+# `--cfg docsrs` given to rustdoc; RUSTC_BOOTSTRAP=1 lets this stable
+# toolchain accept the nightly-only attributes that cfg turns on.
+step "cargo doc as docs.rs builds it (--cfg docsrs)"
+RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
+  cargo doc -p healthz -p healthz-derive --all-features --no-deps
+
+# Every integration is behind a feature: each must build alone, and with
+# no feature at all. Clippy checks the declared rust-version
+# (`incompatible_msrv`) for the library's own code.
+step "cargo hack check --each-feature (every feature alone)"
+cargo hack check -p healthz --each-feature --no-dev-deps
+
 step "cargo test (all features)"
 cargo test --workspace --all-features
 
