@@ -64,15 +64,16 @@
 //! 3. **`answer`** (private): the status, headers and body of a routed
 //!    probe, through [`ProbeRequest`]; liveness, drain and an open startup
 //!    probe are answered without running anything.
-//! 4. **[`probes`]**: the [`Probes`] handle: every check concurrently under
+//! 4. **`probes`**: the [`Probes`] handle: every check concurrently under
 //!    the probe deadline, the startup latch, the drain switch.
 //! 5. **`runner`** (private): one slot per check: the result cache,
 //!    single-flight, and the bounds on runs that outlive their deadline.
-//! 6. **[`check`]**: the [`Check`] trait, [`CheckError`], and what a check
-//!    may ask of its run (its deadline, [`check::blocking`]).
+//! 6. **[`check`]**: the [`Check`] trait and [`CheckError`] (re-exported
+//!    here), and what a check may ask of its run (its deadline,
+//!    [`check::blocking`]).
 //! 7. **[`checks`]**: one file per backend, behind its feature, with the
 //!    rule pooled backends share.
-//! 8. **[`report`]**: the [`Report`] and its text, verbose and health+json
+//! 8. **`report`**: the [`Report`] and its text, verbose and health+json
 //!    renderings.
 //!
 //! The derive (`healthz-derive`) produces the [`Config`] and the dispatch
@@ -120,15 +121,15 @@ pub mod kubernetes;
 pub mod layer;
 #[cfg(feature = "metrics")]
 mod metrics;
-pub mod probes;
-pub mod report;
+mod probes;
+mod report;
 mod route;
 mod runner;
 
 pub use answer::ProbeRequest;
-pub use check::{Check, CheckError, ErrorKind};
+pub use check::types::{Check, CheckError, ErrorKind};
 pub use config::{CheckConfig, Config};
-pub use layer::ProbeService;
+
 pub use probes::{HealthChecks, Probes};
 pub use report::{CheckReport, Outcome, Report, Status};
 
@@ -146,9 +147,9 @@ struct ReadmeDoctests;
 /// API: they may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::check::{Check, CheckError};
     pub use crate::config::{CheckConfig, Config};
     pub use crate::probes::HealthChecks;
+    pub use crate::{Check, CheckError};
     pub use core;
 
     pub use crate::check::CheckFuture;
