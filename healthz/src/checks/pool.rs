@@ -39,7 +39,7 @@ pub(crate) type Ping<'c, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send 
 /// What a pooled check keeps from one run to the next.
 pub(crate) struct PoolProbe<C> {
     /// The dedicated probe connection, outside the application's pool.
-    pub(crate) connection: Option<C>,
+    connection: Option<C>,
     /// When the pool was first found saturated with the database answering,
     /// since the last time it handed the check a connection.
     busy_since: Option<Instant>,
