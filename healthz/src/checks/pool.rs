@@ -187,9 +187,26 @@ impl<C: Send + 'static> PoolProbe<C> {
             Some(acquired) => (acquired, None),
             None => {
                 let (open, ping) = prover.take().expect("not taken yet");
-                let (acquired, proof) =
-                    tokio::join!(acquire, self.prove(deadline, public, open, ping));
-                (acquired, Some(proof))
+                let proof = self.prove(deadline, public, open, ping);
+                tokio::pin!(proof);
+                let mut proven = None;
+                let acquired = loop {
+                    tokio::select! {
+                        biased;
+                        acquired = &mut acquire => break acquired,
+                        result = &mut proof, if proven.is_none() => proven = Some(result),
+                    }
+                };
+                let connected = matches!(acquired, Ok(Acquired::Connection(_)));
+                let proof = match (connected, proven) {
+                    // A pooled connection makes the evidence moot: a proof
+                    // cut short drops (closes) the probe connection it held,
+                    // and the next one opens a new one.
+                    (true, proven) => proven,
+                    (false, Some(proven)) => Some(proven),
+                    (false, None) => Some(proof.await),
+                };
+                (acquired, proof)
             }
         };
         match acquired.unwrap_or(Acquired::NoneInTime) {
