@@ -16,6 +16,9 @@ use crate::flag;
 pub struct Summary {
     pub requests: u64,
     pub non_2xx: u64,
+    /// Connections that could not connect, or broke before the end (for
+    /// wrk: its socket errors, timeouts included).
+    pub errors: u64,
     pub seconds: f64,
     pub rps: f64,
     pub p50_us: u64,
@@ -25,8 +28,14 @@ pub struct Summary {
 impl Summary {
     fn print(&self) {
         println!(
-            "result requests={} non_2xx={} seconds={:.3} rps={:.1} p50_us={} p99_us={}",
-            self.requests, self.non_2xx, self.seconds, self.rps, self.p50_us, self.p99_us
+            "result requests={} non_2xx={} errors={} seconds={:.3} rps={:.1} p50_us={} p99_us={}",
+            self.requests,
+            self.non_2xx,
+            self.errors,
+            self.seconds,
+            self.rps,
+            self.p50_us,
+            self.p99_us
         );
     }
 
@@ -39,6 +48,7 @@ impl Summary {
         Some(Summary {
             requests: field("requests")?.parse().ok()?,
             non_2xx: field("non_2xx")?.parse().ok()?,
+            errors: field("errors")?.parse().ok()?,
             seconds: field("seconds")?.parse().ok()?,
             rps: field("rps")?.parse().ok()?,
             p50_us: field("p50_us")?.parse().ok()?,
@@ -95,10 +105,12 @@ async fn generate(
         .collect();
     let mut latencies = Vec::new();
     let mut non_2xx = 0;
+    let mut errors = 0;
     for task in tasks {
-        let (mut own, bad) = task.await.unwrap();
+        let (mut own, bad, broke) = task.await.unwrap();
         latencies.append(&mut own);
         non_2xx += bad;
+        errors += u64::from(broke);
     }
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
@@ -111,6 +123,7 @@ async fn generate(
     Summary {
         requests: latencies.len() as u64,
         non_2xx,
+        errors,
         seconds,
         rps: latencies.len() as f64 / seconds,
         p50_us: percentile(0.50),
@@ -118,23 +131,25 @@ async fn generate(
     }
 }
 
-/// One connection's loop; returns its latencies (µs) and non-2xx count.
+/// One connection's loop; returns its latencies (µs), its non-2xx count,
+/// and whether it failed before the end (a request still unanswered at the
+/// end of the run is not a failure).
 async fn connection(
     addr: SocketAddr,
     path: &str,
     deadline: Instant,
     sent: &std::sync::atomic::AtomicU64,
     max_requests: u64,
-) -> (Vec<u64>, u64) {
+) -> (Vec<u64>, u64, bool) {
     let mut latencies = Vec::with_capacity(1 << 16);
     let mut non_2xx = 0;
     let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
-        return (latencies, 0);
+        return (latencies, 0, true);
     };
     let _ = stream.set_nodelay(true);
     let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
     else {
-        return (latencies, 0);
+        return (latencies, 0, true);
     };
     tokio::spawn(conn);
     while Instant::now() < deadline
@@ -145,20 +160,21 @@ async fn connection(
             .body(Empty::<Bytes>::new())
             .unwrap();
         let started = Instant::now();
-        let Ok(Ok(response)) =
-            tokio::time::timeout_at(deadline.into(), sender.send_request(request)).await
-        else {
-            break;
-        };
+        let response =
+            match tokio::time::timeout_at(deadline.into(), sender.send_request(request)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(_)) => return (latencies, non_2xx, true),
+                Err(_end_of_run) => break,
+            };
         if !response.status().is_success() {
             non_2xx += 1;
         }
         if response.into_body().collect().await.is_err() {
-            break;
+            return (latencies, non_2xx, true);
         }
         latencies.push(started.elapsed().as_micros() as u64);
     }
-    (latencies, non_2xx)
+    (latencies, non_2xx, false)
 }
 
 /// One `GET` on a fresh connection; returns the status.
@@ -179,4 +195,25 @@ pub async fn get_status(addr: SocketAddr, path: &str) -> u16 {
     let status = response.status().as_u16();
     let _ = response.into_body().collect().await;
     status
+}
+
+/// One `GET` on a fresh connection, as the kubelet probes: the status and
+/// the body, or `None` if no answer came within `bound`.
+pub async fn probe(addr: SocketAddr, path: &str, bound: Duration) -> Option<(u16, String)> {
+    let exchange = async {
+        let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .ok()?;
+        tokio::spawn(conn);
+        let request = http::Request::get(path)
+            .header("host", "127.0.0.1")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = sender.send_request(request).await.ok()?;
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.ok()?.to_bytes();
+        Some((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(bound, exchange).await.ok().flatten()
 }
