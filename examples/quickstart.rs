@@ -8,11 +8,16 @@
 //! Set `DATABASE_URL` to use PostgreSQL, MySQL/MariaDB or another SQLite
 //! file, `MEMCACHE_URL` (`memcache://127.0.0.1:11211`) to add a memcached
 //! check, `BIND` to listen elsewhere than `127.0.0.1:8080`, `DRAIN_DELAY_MS`
-//! for how long it keeps serving, unready, after SIGTERM (default 5000).
+//! for how long it keeps serving, unready, after SIGTERM (default 15000:
+//! readiness every 5s, unready after 2 failures, plus one period).
 //!
 //! `cargo run --example quickstart -- --print-probes` prints the Kubernetes
 //! probe settings that match `AppState`'s configuration (they are in
-//! `examples/kubernetes/deployment.yaml`).
+//! `examples/kubernetes/deployment.yaml`), checked against the drain delay.
+//!
+//! `quickstart --probe readiness` (or `liveness`, `startup`) is an exec
+//! probe: it asks the quickstart already running at `BIND` for its answer,
+//! prints it and exits 0 when ready, 1 when not, for images without curl.
 //!
 //! Every application request runs a query in the auth middleware: with the
 //! database down, `/` answers 500, yet `/readiness` still answers an honest
@@ -50,11 +55,19 @@ const DEMO_TOKEN: &str = "demo-token";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr: SocketAddr = std::env::var("BIND")
+        .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
+        .parse()?;
+    // `--probe <name>`: answer for the running server, and exit.
+    healthz::exec::ExecProbe::from_config(AppState::config(), addr).exit_if_requested();
+    let drain_delay =
+        Duration::from_millis(std::env::var("DRAIN_DELAY_MS").map_or(Ok(15_000), |ms| ms.parse())?);
     if std::env::args().any(|arg| arg == "--print-probes") {
         let probes = healthz::kubernetes::KubernetesProbes::of::<AppState>()
             .named_port("http")
-            .startup_budget(Duration::from_secs(60));
-        print!("{}", probes.to_yaml());
+            .startup_budget(Duration::from_secs(60))
+            .drain_delay(drain_delay);
+        print!("{}", probes.to_yaml()?);
         return Ok(());
     }
     tracing_subscriber::fmt()
@@ -98,9 +111,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Last layer = outermost = runs first: probes never reach the auth.
         .layer(probes.clone());
 
-    let addr: SocketAddr = std::env::var("BIND")
-        .unwrap_or_else(|_| "127.0.0.1:8080".to_owned())
-        .parse()?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");
@@ -115,8 +125,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  curl -i http://{addr}/                     the app: 401 without a token");
     println!("  curl -i -H 'Authorization: Bearer {DEMO_TOKEN}' http://{addr}/");
-    let drain_delay =
-        Duration::from_millis(std::env::var("DRAIN_DELAY_MS").map_or(Ok(5000), |ms| ms.parse())?);
     // On SIGTERM: readiness turns 503 at once, the app keeps serving for the
     // delay while Kubernetes stops routing here, then the server stops.
     axum::serve(listener, app)

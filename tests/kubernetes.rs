@@ -100,19 +100,23 @@ struct DefaultState {}
 #[test]
 fn generated_probes_validate_for_other_configurations() {
     for (name, probes) in [
-        ("default", KubernetesProbes::of::<DefaultState>().to_yaml()),
+        (
+            "default",
+            KubernetesProbes::of::<DefaultState>().to_yaml().unwrap(),
+        ),
         (
             "slow",
             KubernetesProbes::of::<SlowState>()
                 .named_port("http")
                 .startup_budget(Duration::from_secs(300))
-                .to_yaml(),
+                .to_yaml()
+                .unwrap(),
         ),
     ] {
         let (valid, output) = validate_text(name, &deployment_with(&probes));
         assert!(valid, "{name}: {output}\n{probes}");
     }
-    let slow = KubernetesProbes::of::<SlowState>().to_yaml();
+    let slow = KubernetesProbes::of::<SlowState>().to_yaml().unwrap();
     assert!(
         slow.contains("path: /ready\n    port: 8080\n  timeoutSeconds: 3\n"),
         "{slow}"

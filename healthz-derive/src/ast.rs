@@ -8,7 +8,7 @@ use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, ExprPath, Field, Generics, LitStr, Member, Type};
 
 use crate::attr::keys::{self, Key};
-use crate::attr::{self, FieldAttrs, StructAttrs};
+use crate::attr::{self, FieldAttrs, StructAttrs, Threshold};
 use crate::ctxt::Ctxt;
 
 pub(crate) struct Input<'a> {
@@ -23,6 +23,11 @@ pub(crate) struct Input<'a> {
     pub(crate) liveness: Probe,
     pub(crate) readiness: Probe,
     pub(crate) startup: Probe,
+    /// The struct's `interval`: every readiness check runs on its own
+    /// timer; `None` (the default) runs checks when a probe asks.
+    pub(crate) interval: Option<Interval>,
+    /// Whether background runs are spread with a random phase.
+    pub(crate) jitter: bool,
     /// The annotated fields, in declaration order (the order of
     /// `Config::checks` and of the check indices).
     pub(crate) checks: Vec<Check<'a>>,
@@ -48,6 +53,32 @@ pub(crate) struct Check<'a> {
     pub(crate) busy_limit: u64,
     /// The check function; `None` runs the field type's `Check` impl.
     pub(crate) with: Option<ExprPath>,
+    /// The field's `interval`, else the struct's; `None` runs the check
+    /// when a probe asks.
+    pub(crate) interval: Option<Interval>,
+    pub(crate) fail_after: Threshold,
+    pub(crate) recover_after: u32,
+    /// The `liveness` key, when the field is a liveness check.
+    pub(crate) liveness: Option<syn::Path>,
+}
+
+/// A background interval and the literal it was written as.
+#[derive(Clone)]
+pub(crate) struct Interval {
+    pub(crate) nanos: u64,
+    pub(crate) literal: LitStr,
+    /// Written on the field rather than inherited from the struct.
+    pub(crate) on_field: bool,
+}
+
+impl Interval {
+    fn of(duration: &attr::Duration, on_field: bool) -> Self {
+        Self {
+            nanos: duration.nanos,
+            literal: duration.literal.clone(),
+            on_field,
+        }
+    }
 }
 
 /// A value with its default applied, and where it came from: validation
@@ -137,12 +168,18 @@ impl<'a> Input<'a> {
             attrs.wrote(&keys::PROBE_TIMEOUT),
             keys::PROBE_TIMEOUT.default_nanos(),
         );
+        let interval = attrs
+            .interval
+            .as_ref()
+            .map(|interval| Interval::of(interval, false));
         let checks = match &input.data {
             Data::Struct(data) => data
                 .fields
                 .iter()
                 .enumerate()
-                .filter_map(|(index, field)| Check::from_syn(cx, index, field, probe_timeout.value))
+                .filter_map(|(index, field)| {
+                    Check::from_syn(cx, index, field, probe_timeout.value, interval.as_ref())
+                })
                 .collect(),
             Data::Enum(data) => {
                 cx.error_spanned_by(data.enum_token, not_a_struct("an enum"));
@@ -168,6 +205,8 @@ impl<'a> Input<'a> {
             liveness: Probe::resolve(&attrs, &keys::LIVENESS, attrs.liveness.as_ref()),
             readiness: Probe::resolve(&attrs, &keys::READINESS, attrs.readiness.as_ref()),
             startup: Probe::resolve(&attrs, &keys::STARTUP, attrs.startup.as_ref()),
+            interval,
+            jitter: attrs.jitter.unwrap_or_else(|| keys::JITTER.default_bool()),
             checks,
         }
     }
@@ -187,7 +226,13 @@ fn not_a_struct(kind: &str) -> String {
 
 impl<'a> Check<'a> {
     /// The check of `field`, or `None` if the field is not annotated.
-    fn from_syn(cx: &Ctxt, index: usize, field: &'a Field, probe_timeout: u64) -> Option<Self> {
+    fn from_syn(
+        cx: &Ctxt,
+        index: usize,
+        field: &'a Field,
+        probe_timeout: u64,
+        struct_interval: Option<&Interval>,
+    ) -> Option<Self> {
         let attrs = FieldAttrs::from_attrs(cx, &field.attrs);
         let marker = attrs.marker.as_ref()?;
         let rejected = || Setting {
@@ -233,6 +278,22 @@ impl<'a> Check<'a> {
                 .as_ref()
                 .map_or_else(|| keys::BUSY_LIMIT.default_nanos(), |limit| limit.nanos),
             with: attrs.with.clone(),
+            interval: attrs
+                .interval
+                .as_ref()
+                .map(|interval| Interval::of(interval, true))
+                .or_else(|| struct_interval.cloned()),
+            fail_after: attrs
+                .fail_after
+                .unwrap_or_else(|| Threshold::Failures(keys::FAIL_AFTER.default_count())),
+            recover_after: attrs
+                .recover_after
+                .as_ref()
+                .map_or_else(|| keys::RECOVER_AFTER.default_count(), |count| count.value),
+            liveness: match attrs.liveness {
+                Some(true) => attrs.liveness_key.clone(),
+                _ => None,
+            },
         })
     }
 

@@ -22,6 +22,20 @@ pub(crate) struct Duration {
     pub(crate) literal: LitStr,
 }
 
+/// A count given in an attribute; `literal` is `None` for a rejected one.
+pub(crate) struct Count {
+    pub(crate) value: u32,
+    pub(crate) literal: Option<syn::LitInt>,
+}
+
+/// When a check counts as failing: after this many consecutive failed
+/// runs, or after failing without a pass for this many nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Threshold {
+    Failures(u32),
+    Failing(u64),
+}
+
 /// A probe path given in an attribute.
 pub(crate) struct ProbePath {
     pub(crate) literal: LitStr,
@@ -39,6 +53,8 @@ pub(crate) struct StructAttrs {
     pub(crate) readiness: Option<ProbePath>,
     pub(crate) startup: Option<ProbePath>,
     pub(crate) krate: Option<syn::Path>,
+    pub(crate) interval: Option<Duration>,
+    pub(crate) jitter: Option<bool>,
     /// Every key written, valid or not (see [`StructAttrs::wrote`]).
     written: Vec<&'static Key>,
 }
@@ -54,6 +70,13 @@ pub(crate) struct FieldAttrs {
     pub(crate) critical: Option<bool>,
     pub(crate) busy_limit: Option<Duration>,
     pub(crate) with: Option<ExprPath>,
+    pub(crate) interval: Option<Duration>,
+    pub(crate) fail_after: Option<Threshold>,
+    pub(crate) recover_after: Option<Count>,
+    /// `Some(true)` for a liveness check.
+    pub(crate) liveness: Option<bool>,
+    /// The `liveness` key as written, for errors about it.
+    pub(crate) liveness_key: Option<syn::Path>,
     /// Every key written, valid or not (see [`StructAttrs::wrote`]).
     written: Vec<&'static Key>,
 }
@@ -78,6 +101,8 @@ impl StructAttrs {
                 keys::READINESS => parsed.readiness = value::probe_path(cx, meta, key, position)?,
                 keys::STARTUP => parsed.startup = value::probe_path(cx, meta, key, position)?,
                 keys::CRATE => parsed.krate = value::crate_path(cx, meta, key)?,
+                keys::INTERVAL => parsed.interval = value::duration(cx, meta, key)?,
+                keys::JITTER => parsed.jitter = value::boolean(cx, meta, key)?,
                 _ => unreachable!("key `{}` is in STRUCT_KEYS but not parsed", key.name),
             }
             Ok(())
@@ -108,6 +133,13 @@ impl FieldAttrs {
                 keys::CRITICAL => parsed.critical = value::boolean(cx, meta, key)?,
                 keys::BUSY_LIMIT => parsed.busy_limit = value::duration(cx, meta, key)?,
                 keys::WITH => parsed.with = value::function(cx, meta, key)?,
+                keys::CHECK_INTERVAL => parsed.interval = value::duration(cx, meta, key)?,
+                keys::FAIL_AFTER => parsed.fail_after = value::threshold(cx, meta, key)?,
+                keys::RECOVER_AFTER => parsed.recover_after = value::count(cx, meta, key)?,
+                keys::LIVENESS_CHECK => {
+                    parsed.liveness_key = Some(meta.path.clone());
+                    parsed.liveness = value::flag(cx, meta, key)?;
+                }
                 _ => unreachable!("key `{}` is in FIELD_KEYS but not parsed", key.name),
             }
             Ok(())
@@ -253,6 +285,56 @@ mod tests {
     }
 
     #[test]
+    fn background_damping_and_liveness_keys() {
+        let (parsed, errors) =
+            struct_attrs(&[parse_quote!(#[healthz(interval = "5s", jitter = false)])]);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(parsed.interval.map(|d| d.nanos), Some(5_000_000_000));
+        assert_eq!(parsed.jitter, Some(false));
+
+        let (parsed, errors) = field_attrs(&[parse_quote! {
+            #[healthz(interval = "10s", fail_after = 3, recover_after = 2, liveness)]
+        }]);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(parsed.interval.map(|d| d.nanos), Some(10_000_000_000));
+        assert_eq!(parsed.fail_after, Some(super::Threshold::Failures(3)));
+        assert_eq!(parsed.recover_after.map(|c| c.value), Some(2));
+        assert_eq!(parsed.liveness, Some(true));
+
+        let (parsed, errors) =
+            field_attrs(&[parse_quote!(#[healthz(fail_after = "10s", liveness = false)])]);
+        assert_eq!(errors, Vec::<String>::new());
+        assert_eq!(
+            parsed.fail_after,
+            Some(super::Threshold::Failing(10_000_000_000))
+        );
+        assert_eq!(parsed.liveness, Some(false));
+
+        let (_, errors) = field_attrs(&[parse_quote! {
+            #[healthz(fail_after = 0, recover_after = "2", liveness = "/live")]
+        }]);
+        assert_eq!(
+            errors,
+            [
+                "zero fail_after: write at least `fail_after = 1` (the default)",
+                "expected a number of consecutive passes such as `recover_after = 2`",
+                "expected `liveness` alone, or `liveness = true` or `liveness = false` (a probe \
+                 path such as `liveness = \"/live\"` goes on the struct)",
+            ]
+        );
+        let (_, errors) =
+            field_attrs(&[parse_quote!(#[healthz(fail_after = true, recover_after = 2u8)])]);
+        assert_eq!(
+            errors,
+            [
+                "expected a number of consecutive failures (`fail_after = 3`) or how long the \
+                 check must keep failing (`fail_after = \"10s\"`)",
+                "expected a whole number from 1 to 4294967295, such as `recover_after = 3`",
+            ]
+        );
+    }
+
+    #[test]
     fn bare_marker_checks_the_field() {
         let (parsed, errors) = field_attrs(&[parse_quote!(#[healthz])]);
         assert!(errors.is_empty());
@@ -271,11 +353,11 @@ mod tests {
             errors,
             [
                 "unknown healthz attribute `timout` (did you mean `timeout`?); accepted on a \
-                 struct: `timeout`, `cache`, `liveness`, `readiness`, `startup`, `crate`",
+                 struct: `timeout`, `cache`, `liveness`, `readiness`, `startup`, `crate`, `interval`, `jitter`",
                 "unknown healthz attribute `critical` (it goes on a field); accepted on a \
-                 struct: `timeout`, `cache`, `liveness`, `readiness`, `startup`, `crate`",
+                 struct: `timeout`, `cache`, `liveness`, `readiness`, `startup`, `crate`, `interval`, `jitter`",
                 "unknown healthz attribute `bogus`; accepted on a struct: `timeout`, `cache`, \
-                 `liveness`, `readiness`, `startup`, `crate`",
+                 `liveness`, `readiness`, `startup`, `crate`, `interval`, `jitter`",
             ]
         );
         let (_, errors) = field_attrs(&[parse_quote!(#[healthz(cache = "1s", nmae = "x")])]);
@@ -283,9 +365,11 @@ mod tests {
             errors,
             [
                 "unknown healthz attribute `cache` (it goes on the struct); accepted on a \
-                 field: `name`, `timeout`, `critical`, `busy_limit`, `with`",
+                 field: `name`, `timeout`, `critical`, `busy_limit`, `with`, `interval`, \
+                 `fail_after`, `recover_after`, `liveness`",
                 "unknown healthz attribute `nmae` (did you mean `name`?); accepted on a \
-                 field: `name`, `timeout`, `critical`, `busy_limit`, `with`",
+                 field: `name`, `timeout`, `critical`, `busy_limit`, `with`, `interval`, \
+                 `fail_after`, `recover_after`, `liveness`",
             ]
         );
     }

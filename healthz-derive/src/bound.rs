@@ -1,5 +1,6 @@
-//! The `Check` bounds a generic state needs: inferred from the checked
-//! fields' types, as serde infers `Serialize` bounds.
+//! The `Check` (or, for liveness fields, `LocalCheck`) bounds a generic
+//! state needs: inferred from the checked fields' types, as serde infers
+//! `Serialize` bounds.
 
 use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
@@ -25,7 +26,7 @@ pub(crate) fn with_check_bounds(input: &Input<'_>) -> Generics {
     let mut bounded: Vec<String> = Vec::new();
     for check in &input.checks {
         let ty: &Type = check.ty;
-        let ty_text = ty.to_token_stream().to_string();
+        let ty_text = format!("{} {}", ty.to_token_stream(), check.liveness.is_some());
         if check.with.is_some()
             || !mentions_any(ty.to_token_stream(), &params)
             || bounded.contains(&ty_text)
@@ -33,7 +34,11 @@ pub(crate) fn with_check_bounds(input: &Input<'_>) -> Generics {
             continue;
         }
         bounded.push(ty_text);
-        let bound: TypeParamBound = parse_quote_spanned!(ty.span()=> #krate::__private::Check);
+        let bound: TypeParamBound = if check.liveness.is_some() {
+            parse_quote_spanned!(ty.span()=> #krate::__private::LocalCheck)
+        } else {
+            parse_quote_spanned!(ty.span()=> #krate::__private::Check)
+        };
         add_bound(&mut generics, ty, bound);
     }
     generics

@@ -8,6 +8,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::{parse_quote, DeriveInput, Generics, LitInt, LitStr, Path};
 
 use crate::ast::{Check, Input};
+use crate::attr::Threshold;
 use crate::ctxt::Ctxt;
 use crate::{bound, fallback, valid};
 
@@ -54,8 +55,32 @@ fn check_config(krate: &Path, check: &Check<'_>) -> TokenStream {
     let timeout = duration(check.timeout.value);
     let critical = check.critical;
     let busy_limit = duration(check.busy_limit);
+    let interval = match &check.interval {
+        // Liveness checks run when the kubelet asks, whatever the struct's
+        // interval.
+        Some(interval) if check.liveness.is_none() => {
+            let interval = duration(interval.nanos);
+            quote!(::core::option::Option::Some(#interval))
+        }
+        _ => quote!(::core::option::Option::None),
+    };
+    let fail_after = match check.fail_after {
+        Threshold::Failures(count) => {
+            let count = Literal::u32_unsuffixed(count);
+            quote!(#krate::__private::FailAfter::Failures(#count))
+        }
+        Threshold::Failing(nanos) => {
+            let nanos = duration(nanos);
+            quote!(#krate::__private::FailAfter::Failing(#nanos))
+        }
+    };
+    let recover_after = Literal::u32_unsuffixed(check.recover_after);
+    let liveness = check.liveness.is_some();
     quote! {
-        #krate::__private::check_config(#name, #timeout, #critical, #busy_limit)
+        #krate::__private::check_config(
+            #name, #timeout, #critical, #busy_limit, #interval, #fail_after, #recover_after,
+            #liveness,
+        )
     }
 }
 
@@ -69,6 +94,8 @@ fn check_config(krate: &Path, check: &Check<'_>) -> TokenStream {
 fn run_check(krate: &Path, check: &Check<'_>) -> TokenStream {
     let (callee, user_tokens) = match &check.with {
         Some(function) => (quote!(run_with), function.to_token_stream()),
+        // A liveness field must be a `LocalCheck`, reported on its type.
+        None if check.liveness.is_some() => (quote!(run_local), check.ty.to_token_stream()),
         None => (quote!(run), check.ty.to_token_stream()),
     };
     let (first, last) = first_and_last_span(user_tokens);
@@ -122,6 +149,7 @@ fn config(input: &Input<'_>) -> TokenStream {
     let krate = &input.krate;
     let probe_timeout = duration(input.probe_timeout.value);
     let cache_ttl = duration(input.cache_ttl);
+    let jitter = input.jitter;
     let [liveness_path, readiness_path, startup_path] = input
         .probes()
         .map(|probe| LitStr::new(&probe.path.value, Span::call_site()));
@@ -132,6 +160,7 @@ fn config(input: &Input<'_>) -> TokenStream {
             #liveness_path,
             #readiness_path,
             #startup_path,
+            #jitter,
             __HEALTHZ_CHECKS,
         )
     }
@@ -246,18 +275,22 @@ mod tests {
             format!(
                 "const __HEALTHZ_CONFIG : :: healthz :: __private :: Config = :: healthz :: \
                  __private :: config ({} , {} , \"/healthz\" , \"/readiness\" , \
-                 \"/startupz\" , __HEALTHZ_CHECKS ,) ;",
+                 \"/startupz\" , true , __HEALTHZ_CHECKS ,) ;",
                 nanos("800_000_000"),
                 nanos("1_000_000_000"),
             ),
             format!(
                 "const __HEALTHZ_CHECKS : & [:: healthz :: __private :: CheckConfig] = & [\
-                 :: healthz :: __private :: check_config (\"db\" , {} , true , {}) , \
-                 :: healthz :: __private :: check_config (\"cache\" , {} , false , {})] ;",
+                 :: healthz :: __private :: check_config (\"db\" , {} , true , {} , {none} , \
+                 {once} , 1 , false ,) , \
+                 :: healthz :: __private :: check_config (\"cache\" , {} , false , {} , {none} , \
+                 {once} , 1 , false ,)] ;",
                 nanos("800_000_000"),
                 nanos("15_000_000_000"),
                 nanos("300_000_000"),
                 nanos("60_000_000_000"),
+                none = ":: core :: option :: Option :: None",
+                once = ":: healthz :: __private :: FailAfter :: Failures (1)",
             ),
             "& __HEALTHZ_CONFIG".to_owned(),
             "fn __healthz_check (& self , __healthz_index : usize)".to_owned(),
@@ -285,7 +318,7 @@ mod tests {
             expanded.contains(
                 ":: healthz :: __private :: config (:: core :: time :: Duration :: from_nanos \
                  (2_000_000_000u64) , :: core :: time :: Duration :: from_nanos (0u64) , \"/l\" , \
-                 \"/r\" , \"/s\" , __HEALTHZ_CHECKS ,)"
+                 \"/r\" , \"/s\" , true , __HEALTHZ_CHECKS ,)"
             ),
             "{expanded}"
         );
@@ -340,6 +373,12 @@ mod tests {
             "config",
             "CheckConfig",
             "check_config",
+            "option",
+            "Option",
+            "None",
+            "false",
+            "FailAfter",
+            "Failures",
             "CheckFuture",
             "run_with",
             "no_such_check",
@@ -365,6 +404,50 @@ mod tests {
                 TokenTree::Group(group) => collect_idents(group.stream(), idents),
                 TokenTree::Punct(_) | TokenTree::Literal(_) => {}
             }
+        }
+    }
+
+    #[test]
+    fn background_damping_and_liveness_reach_the_check_config() {
+        let expanded = expand(parse_quote! {
+            #[healthz(interval = "5s", jitter = false)]
+            struct State {
+                #[healthz(fail_after = "10s", recover_after = 3)]
+                db: Db,
+                #[healthz(interval = "1m", fail_after = 2)]
+                cache: Cache,
+                #[healthz(liveness)]
+                runtime: Watchdog,
+            }
+        });
+        let some = |nanos: &str| {
+            format!(
+                ":: core :: option :: Option :: Some (:: core :: time :: Duration :: from_nanos \
+                 ({nanos}u64))"
+            )
+        };
+        for expected in [
+            format!(
+                "{} , :: healthz :: __private :: FailAfter :: Failing (:: core :: time :: \
+                 Duration :: from_nanos (10_000_000_000u64)) , 3 , false ,)",
+                some("5_000_000_000")
+            ),
+            format!(
+                "{} , :: healthz :: __private :: FailAfter :: Failures (2) , 1 , false ,)",
+                some("60_000_000_000")
+            ),
+            // The struct's interval does not make a liveness check run in
+            // the background.
+            ":: core :: option :: Option :: None , :: healthz :: __private :: FailAfter :: \
+             Failures (1) , 1 , true ,)"
+                .to_owned(),
+            "\"/startupz\" , false , __HEALTHZ_CHECKS".to_owned(),
+            "2 => :: healthz :: __private :: run_local (& self . runtime) ,".to_owned(),
+        ] {
+            assert!(
+                expanded.contains(&expected),
+                "missing `{expected}` in:\n{expanded}"
+            );
         }
     }
 

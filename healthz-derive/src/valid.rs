@@ -1,9 +1,11 @@
 //! Rules that involve more than one value: names against names, check
 //! timeouts against the probe timeout, paths against paths and names.
 
+use quote::ToTokens;
 use syn::LitStr;
 
 use crate::ast::{Input, Origin, Probe};
+use crate::attr::keys;
 use crate::ctxt::Ctxt;
 use crate::duration;
 
@@ -13,6 +15,89 @@ pub(crate) fn check(cx: &Ctxt, input: &Input<'_>) {
     check_names(cx, input);
     check_timeouts(cx, input);
     check_paths(cx, input);
+    check_intervals(cx, input);
+    check_liveness(cx, input);
+}
+
+/// A background interval must leave room for a whole run: at least the
+/// check's timeout, and never under the shortest interval.
+fn check_intervals(cx: &Ctxt, input: &Input<'_>) {
+    if let Some(interval) = &input.interval {
+        if interval.nanos < keys::MIN_INTERVAL_NANOS {
+            cx.error_spanned_by(&interval.literal, short_interval(&interval.literal));
+        }
+    }
+    for check in &input.checks {
+        let Some(interval) = &check.interval else {
+            continue;
+        };
+        if check.liveness.is_some() {
+            // Reported by `check_liveness` when written on the field;
+            // inherited from the struct, it does not apply.
+            continue;
+        }
+        if interval.on_field && interval.nanos < keys::MIN_INTERVAL_NANOS {
+            cx.error_spanned_by(&interval.literal, short_interval(&interval.literal));
+            continue;
+        }
+        if check.timeout.is_rejected() || interval.nanos >= check.timeout.value {
+            continue;
+        }
+        let timeout = check
+            .timeout
+            .literal()
+            .map_or_else(|| duration::format(check.timeout.value), LitStr::value);
+        let whose = if interval.on_field {
+            String::new()
+        } else {
+            format!(" (the struct's, for check `{}`)", check.name.value)
+        };
+        let span = match (interval.on_field, check.timeout.literal()) {
+            (false, Some(literal)) => literal.to_token_stream(),
+            _ => interval.literal.to_token_stream(),
+        };
+        cx.error_spanned_by(
+            span,
+            format!(
+                "interval `{}`{whose} is shorter than the check timeout `{timeout}`: a background \
+                 run must be able to finish before the next one is due",
+                interval.literal.value()
+            ),
+        );
+    }
+}
+
+fn short_interval(literal: &LitStr) -> String {
+    format!(
+        "interval `{}` is shorter than {}: every pod would load its dependencies with checks",
+        literal.value(),
+        duration::format(keys::MIN_INTERVAL_NANOS)
+    )
+}
+
+/// A liveness check must be a type the crate can hold to being local: a
+/// `with` function could reach anything. It runs when the kubelet asks.
+fn check_liveness(cx: &Ctxt, input: &Input<'_>) {
+    for check in &input.checks {
+        if check.liveness.is_none() {
+            continue;
+        }
+        if let Some(with) = &check.with {
+            cx.error_spanned_by(
+                with,
+                "a liveness check cannot use `with`: only a field whose type implements \
+                 `healthz::LocalCheck` (such as `healthz::watchdog::Watchdog`) can be a \
+                 liveness check, so that liveness never touches a dependency",
+            );
+        }
+        if let Some(interval) = check.interval.as_ref().filter(|i| i.on_field) {
+            cx.error_spanned_by(
+                &interval.literal,
+                "a liveness check runs when the kubelet asks: `interval` applies to readiness \
+                 checks only",
+            );
+        }
+    }
 }
 
 fn check_names(cx: &Ctxt, input: &Input<'_>) {

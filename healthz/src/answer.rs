@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Method, Response, StatusCode, Uri};
 
-use crate::probes::{HealthChecks, Probes};
+use crate::probes::{HealthChecks, Probes, Selection};
 use crate::report::{self, Report};
 use crate::route::{self, Probe, Route};
 
@@ -36,7 +36,10 @@ where
     /// check, an open startup probe), or `None`.
     pub(crate) fn answer_now(&self, route: &Route) -> Option<Response<Bytes>> {
         match route.probe {
-            Probe::Liveness => Some(fixed(StatusCode::OK, "OK", route)),
+            // Liveness without liveness checks touches nothing at all.
+            Probe::Liveness if !has_liveness_checks::<T>() => {
+                Some(fixed(StatusCode::OK, "OK", route))
+            }
             Probe::Startup if self.is_started() => Some(fixed(StatusCode::OK, "OK", route)),
             Probe::UnknownCheck => Some(fixed(StatusCode::NOT_FOUND, "no such check.", route)),
             // Draining answers at once: no dependency is asked, so a dead
@@ -61,9 +64,13 @@ where
         }
         let config = T::config();
         let (report, probe_name) = match route.probe {
-            Probe::Readiness => (self.evaluate(None, &route.excluded).await, "readiness"),
+            Probe::Readiness => (
+                self.evaluate(Selection::Readiness(&route.excluded)).await,
+                "readiness",
+            ),
+            Probe::Liveness => (self.evaluate(Selection::Liveness).await, "liveness"),
             Probe::Check(index) => {
-                let mut report = self.evaluate(Some(index), &[]).await;
+                let mut report = self.evaluate(Selection::One(index)).await;
                 // Asked about one check, the answer is that check's: a
                 // failing non-critical check fails its own probe.
                 for check in &mut report.checks {
@@ -71,8 +78,8 @@ where
                 }
                 (report, config.checks[index].name)
             }
-            // Liveness and unknown checks were answered above.
-            Probe::Startup | Probe::Liveness | Probe::UnknownCheck => {
+            // Unknown checks were answered above.
+            Probe::Startup | Probe::UnknownCheck => {
                 return self.respond_startup(&route).await;
             }
         };
@@ -90,7 +97,7 @@ where
 
     /// Answers a startup probe that has not opened yet.
     async fn respond_startup(&self, route: &Route) -> Response<Bytes> {
-        let mut report = self.evaluate(None, &[]).await;
+        let mut report = self.evaluate(Selection::Readiness(&[])).await;
         if self.is_started() {
             return text(StatusCode::OK, OK, route.head);
         }
@@ -104,6 +111,10 @@ where
         };
         render(StatusCode::SERVICE_UNAVAILABLE, body, route)
     }
+}
+
+fn has_liveness_checks<T: HealthChecks>() -> bool {
+    T::config().checks.iter().any(|check| check.liveness)
 }
 
 /// The body of `report` in the format `route` asks for; `probe` names the

@@ -24,6 +24,11 @@ pub struct Config {
     pub readiness_path: &'static str,
     /// Path of the startup probe (`/startupz` by default).
     pub startup_path: &'static str,
+    /// Whether background checks start at a random phase of their
+    /// interval (`true` unless the struct sets `jitter = false`), so that
+    /// a fleet of pods started together does not check a shared database
+    /// in lockstep.
+    pub jitter: bool,
     /// The checks, in field order.
     pub checks: &'static [CheckConfig],
 }
@@ -45,6 +50,32 @@ pub struct CheckConfig {
     /// held by requests stuck on dead sockets, not by load. Used by pooled
     /// checks (sqlx pools, deadpool-redis); other checks ignore it.
     pub busy_limit: Duration,
+    /// The check's background interval (the field's `interval`, else the
+    /// struct's): it runs on its own timer and probes answer from its
+    /// latest result. `None` (the default) runs it when a probe asks.
+    pub interval: Option<Duration>,
+    /// When a failing check starts to count as failing (`fail_after`).
+    pub fail_after: FailAfter,
+    /// How many consecutive passes a failing check needs to count as
+    /// passing again (`recover_after`, 1 unless set).
+    pub recover_after: u32,
+    /// Whether this is a liveness check (`#[healthz(liveness)]`): run by
+    /// the liveness probe, never by readiness or startup.
+    pub liveness: bool,
+}
+
+/// When a failing check starts to count as failing: the `fail_after` key.
+/// Until then, the probes report its failure but stay ready, so that one
+/// bad second does not take a pod out of rotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailAfter {
+    /// After this many consecutive failed runs (`fail_after = 3`). The
+    /// default, 1, fails on the first.
+    Failures(u32),
+    /// After failing, with no pass in between, for this long
+    /// (`fail_after = "10s"`).
+    Failing(Duration),
 }
 
 impl CheckConfig {
@@ -52,6 +83,15 @@ impl CheckConfig {
     /// long enough to ride out a burst of load, short enough that a pool
     /// wedged by dead connections takes the pod out of rotation soon.
     pub const DEFAULT_BUSY_LIMIT: Duration = Duration::from_secs(15);
+
+    /// How old a background check's latest result may be before it counts
+    /// as failing with `stale: last result <age> old.`: three intervals, so
+    /// that a scheduler that died (its runtime shut down, its task starved)
+    /// cannot leave a pod ready on a result from long ago. `None` for a
+    /// check that runs when a probe asks.
+    pub fn stale_after(&self) -> Option<Duration> {
+        self.interval.map(|interval| interval * 3)
+    }
 }
 
 impl Config {

@@ -67,12 +67,16 @@
 //! # Watch
 //!
 //! A `Watch` call gets the current status at once, then a message each time
-//! it changes. Nothing pushes check results, so the service re-evaluates
-//! every [watch interval](HealthService::with_watch_interval): by default
-//! the cache TTL, and at least one second, so a watcher costs each
-//! dependency at most one check per interval (and all watchers together no
-//! more than one per TTL, when the cache is on). Draining is not polled:
-//! [`Probes::drain`] reaches every watcher at once.
+//! it changes. It is fed by [`Probes::subscribe`]: a new result published
+//! by any run (a kubelet probe's, a background run's, another watcher's)
+//! reaches every watcher at once, as does [`Probes::drain`]. In background
+//! mode (an `interval` on the state) that is all a watch needs: it runs no
+//! check of its own. Without background mode, nothing would run the checks
+//! while no probe arrives, so each watch also re-evaluates every
+//! [watch interval](HealthService::with_watch_interval): by default the
+//! cache TTL, and at least one second, so a watcher costs each dependency
+//! at most one check per interval (and all watchers together no more than
+//! one per TTL, when the cache is on).
 //!
 //! Once draining has begun, every `Watch` call sends the status at that
 //! moment (`NOT_SERVING` for readiness) and then ends with `OK`. A server's
@@ -198,6 +202,7 @@ where
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<WatchStream<T>>, Status> {
         let watcher = Watcher {
+            changes: self.probes.subscribe(),
             probes: self.probes.clone(),
             service: Service::named(&request.get_ref().service),
             interval: self.watch_interval,
@@ -240,7 +245,7 @@ impl Service {
         T: HealthChecks,
     {
         let serving = match self {
-            Self::Liveness => true,
+            Self::Liveness => probes.liveness().await.status().is_ready(),
             // A draining server answers at once, as `/readiness` does: no
             // dependency is asked, so a hung one cannot delay NOT_SERVING.
             Self::Readiness => {
@@ -266,6 +271,8 @@ impl Service {
 /// The state of one `Watch` call between two messages.
 struct Watcher<T> {
     probes: Probes<T>,
+    /// Every published change of the readiness report.
+    changes: tokio::sync::watch::Receiver<crate::Report>,
     /// `None` for a name this server does not know.
     service: Option<Service>,
     interval: Duration,
@@ -292,6 +299,7 @@ where
             // evaluation is seen on the next round instead of ending the
             // call before its NOT_SERVING has been sent.
             let draining = self.probes.is_draining();
+            self.changes.borrow_and_update();
             let status = match self.service {
                 Some(service) => service.status(&self.probes).await,
                 None => ServingStatus::ServiceUnknown,
@@ -307,22 +315,41 @@ where
         }
     }
 
-    /// Waits until the status may have changed: the next interval, or the
-    /// start of draining. A status that can no longer change (liveness,
-    /// an open startup latch, an unknown name) waits for draining alone.
-    async fn wait(&self) {
-        let settled = match self.service {
-            Some(Service::Readiness) => false,
-            Some(Service::Startup) => self.last == Some(ServingStatus::Serving),
-            Some(Service::Liveness) | None => true,
+    /// Waits until the status may have changed: a published change, the
+    /// next interval (unless the checks run in the background), or the
+    /// start of draining. A status that can no longer change (an open
+    /// startup latch, an unknown name) waits for draining alone; liveness,
+    /// whose checks publish nothing, re-evaluates every interval if it has
+    /// checks at all.
+    async fn wait(&mut self) {
+        let config = self.probes.config();
+        let has_liveness_checks = config.checks.iter().any(|check| check.liveness);
+        let background = config
+            .checks
+            .iter()
+            .any(|check| !check.liveness && check.interval.is_some());
+        let (settled, poll) = match self.service {
+            Some(Service::Readiness) => (false, !background),
+            Some(Service::Startup) => (self.last == Some(ServingStatus::Serving), !background),
+            Some(Service::Liveness) => (!has_liveness_checks, true),
+            None => (true, false),
         };
         if settled {
             self.probes.drained().await;
-        } else {
-            tokio::select! {
-                () = tokio::time::sleep(self.interval) => {}
-                () = self.probes.drained() => {}
+            return;
+        }
+        let interval = async {
+            if poll {
+                tokio::time::sleep(self.interval).await;
+            } else {
+                std::future::pending::<()>().await;
             }
+        };
+        tokio::select! {
+            () = interval => {}
+            () = self.probes.drained() => {}
+            // Closed only with the probes, which this watcher holds.
+            _ = self.changes.changed() => {}
         }
     }
 }

@@ -115,6 +115,7 @@ mod answer;
 pub mod check;
 pub mod checks;
 mod config;
+pub mod exec;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod kubernetes;
@@ -125,13 +126,14 @@ mod probes;
 mod report;
 mod route;
 mod runner;
+pub mod watchdog;
 
 pub use answer::ProbeRequest;
-pub use check::types::{Check, CheckError, ErrorKind};
-pub use config::{CheckConfig, Config};
+pub use check::types::{Check, CheckError, ErrorKind, LocalCheck};
+pub use config::{CheckConfig, Config, FailAfter};
 
 pub use probes::{HealthChecks, Probes};
-pub use report::{CheckReport, Outcome, Report, Status};
+pub use report::{CheckReport, Damping, Outcome, Report, Status};
 
 /// Derives [`HealthChecks`] for a state struct: every field marked
 /// `#[healthz]` becomes a readiness check. See the crate documentation for
@@ -147,9 +149,9 @@ struct ReadmeDoctests;
 /// API: they may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::config::{CheckConfig, Config};
+    pub use crate::config::{CheckConfig, Config, FailAfter};
     pub use crate::probes::HealthChecks;
-    pub use crate::{Check, CheckError};
+    pub use crate::{Check, CheckError, LocalCheck};
     pub use core;
 
     pub use crate::check::CheckFuture;
@@ -157,6 +159,11 @@ pub mod __private {
 
     /// Runs a field's [`Check`] impl.
     pub fn run<'a, C: Check + ?Sized>(value: &'a C) -> CheckFuture<'a> {
+        Box::pin(value.check())
+    }
+
+    /// Runs a liveness field's check, which must be a [`LocalCheck`].
+    pub fn run_local<'a, C: LocalCheck + ?Sized>(value: &'a C) -> CheckFuture<'a> {
         Box::pin(value.check())
     }
 
@@ -186,6 +193,7 @@ pub mod __private {
         liveness_path: &'static str,
         readiness_path: &'static str,
         startup_path: &'static str,
+        jitter: bool,
         checks: &'static [CheckConfig],
     ) -> Config {
         Config {
@@ -194,23 +202,33 @@ pub mod __private {
             liveness_path,
             readiness_path,
             startup_path,
+            jitter,
             checks,
         }
     }
 
     /// Builds a [`CheckConfig`], which is `#[non_exhaustive]`, in a `const`
     /// or `static` like [`config`].
+    #[allow(clippy::too_many_arguments)]
     pub const fn check_config(
         name: &'static str,
         timeout: ::core::time::Duration,
         critical: bool,
         busy_limit: ::core::time::Duration,
+        interval: Option<::core::time::Duration>,
+        fail_after: FailAfter,
+        recover_after: u32,
+        liveness: bool,
     ) -> CheckConfig {
         CheckConfig {
             name,
             timeout,
             critical,
             busy_limit,
+            interval,
+            fail_after,
+            recover_after,
+            liveness,
         }
     }
 }

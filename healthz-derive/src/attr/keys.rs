@@ -20,6 +20,13 @@ pub(crate) enum Kind {
     Bool,
     /// A bare path to a check function.
     Function,
+    /// A whole number, at least 1.
+    Count,
+    /// A number of consecutive failures (`3`) or a duration of failing
+    /// (`"10s"`).
+    Threshold,
+    /// A flag: the bare key, or `key = true` / `key = false`.
+    Flag,
 }
 
 /// One accepted key.
@@ -51,17 +58,48 @@ pub(crate) const LIVENESS: Key = key("liveness", Kind::ProbePath, Some("/healthz
 pub(crate) const READINESS: Key = key("readiness", Kind::ProbePath, Some("/readiness"));
 pub(crate) const STARTUP: Key = key("startup", Kind::ProbePath, Some("/startupz"));
 pub(crate) const CRATE: Key = key("crate", Kind::CratePath, Some("::healthz"));
+/// Off by default: checks run when a probe asks.
+pub(crate) const INTERVAL: Key = key("interval", NON_ZERO, None);
+pub(crate) const JITTER: Key = key("jitter", Kind::Bool, Some("true"));
 
 pub(crate) const NAME: Key = key("name", Kind::Name, None);
 pub(crate) const CHECK_TIMEOUT: Key = key("timeout", NON_ZERO, None);
 pub(crate) const CRITICAL: Key = key("critical", Kind::Bool, Some("true"));
 pub(crate) const BUSY_LIMIT: Key = key("busy_limit", NON_ZERO, Some("15s"));
 pub(crate) const WITH: Key = key("with", Kind::Function, None);
+/// The struct's `interval` by default.
+pub(crate) const CHECK_INTERVAL: Key = key("interval", NON_ZERO, None);
+pub(crate) const FAIL_AFTER: Key = key("fail_after", Kind::Threshold, Some("1"));
+pub(crate) const RECOVER_AFTER: Key = key("recover_after", Kind::Count, Some("1"));
+pub(crate) const LIVENESS_CHECK: Key = key("liveness", Kind::Flag, Some("false"));
+
+/// The shortest `interval`: a shorter one turns every pod into a load
+/// generator against its own dependencies.
+pub(crate) const MIN_INTERVAL_NANOS: u64 = 100_000_000;
 
 /// The struct-level keys, in the order error messages list them.
-pub(crate) const STRUCT_KEYS: &[Key] = &[PROBE_TIMEOUT, CACHE, LIVENESS, READINESS, STARTUP, CRATE];
+pub(crate) const STRUCT_KEYS: &[Key] = &[
+    PROBE_TIMEOUT,
+    CACHE,
+    LIVENESS,
+    READINESS,
+    STARTUP,
+    CRATE,
+    INTERVAL,
+    JITTER,
+];
 /// The field-level keys, in the order error messages list them.
-pub(crate) const FIELD_KEYS: &[Key] = &[NAME, CHECK_TIMEOUT, CRITICAL, BUSY_LIMIT, WITH];
+pub(crate) const FIELD_KEYS: &[Key] = &[
+    NAME,
+    CHECK_TIMEOUT,
+    CRITICAL,
+    BUSY_LIMIT,
+    WITH,
+    CHECK_INTERVAL,
+    FAIL_AFTER,
+    RECOVER_AFTER,
+    LIVENESS_CHECK,
+];
 
 impl Key {
     /// The default, as a user would write it.
@@ -81,6 +119,13 @@ impl Key {
             .expect("default booleans are `true` or `false`")
     }
 
+    /// The default of a count key (or of a threshold, as a count).
+    pub(crate) fn default_count(&self) -> u32 {
+        self.default_text()
+            .parse()
+            .expect("default counts are whole numbers")
+    }
+
     pub(crate) fn default_path(&self) -> syn::Path {
         syn::parse_str(self.default_text()).expect("default paths are valid")
     }
@@ -95,6 +140,9 @@ impl Key {
             Kind::Name => format!("{name} = \"db\""),
             Kind::Bool => format!("{name} = false"),
             Kind::Function => format!("{name} = my_check"),
+            Kind::Count => format!("{name} = 2"),
+            Kind::Threshold => format!("{name} = 3"),
+            Kind::Flag => name.to_owned(),
         }
     }
 }
@@ -197,7 +245,8 @@ mod tests {
                     assert_eq!(crate::valid::path_problem(default), None, "{key:?}");
                 }
                 Kind::CratePath => drop(key.default_path()),
-                Kind::Bool => drop(key.default_bool()),
+                Kind::Bool | Kind::Flag => drop(key.default_bool()),
+                Kind::Count | Kind::Threshold => assert!(key.default_count() >= 1, "{key:?}"),
                 Kind::Name | Kind::Function => panic!("{key:?} cannot have a default"),
             }
         }

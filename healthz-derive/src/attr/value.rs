@@ -12,7 +12,7 @@ use syn::parse::ParseStream;
 use syn::{Expr, ExprLit, ExprPath, Lit, LitStr, Token};
 
 use super::keys::{Key, Kind};
-use super::{Duration, ProbePath};
+use super::{Count, Duration, ProbePath, Threshold};
 use crate::ctxt::Ctxt;
 
 /// Skips the `= value` or `(...)` after a key that will not be used, up to
@@ -231,6 +231,150 @@ pub(super) fn function(
                 ),
             };
             cx.error_spanned_by(&other, message);
+            Ok(None)
+        }
+    }
+}
+
+/// A whole number of at least 1, as written.
+fn count_value(cx: &Ctxt, value: &Expr, key: &Key) -> Option<Count> {
+    let Expr::Lit(ExprLit {
+        lit: Lit::Int(number),
+        ..
+    }) = value
+    else {
+        return None;
+    };
+    let name = key.name;
+    match number.base10_parse::<u32>() {
+        Ok(0) => {
+            cx.error_spanned_by(
+                number,
+                format!("zero {name}: write at least `{name} = 1` (the default)"),
+            );
+            Some(Count {
+                value: 0,
+                literal: None,
+            })
+        }
+        Ok(value) if number.suffix().is_empty() => Some(Count {
+            value,
+            literal: Some(number.clone()),
+        }),
+        _ => {
+            cx.error_spanned_by(
+                number,
+                format!("expected a whole number from 1 to 4294967295, such as `{name} = 3`"),
+            );
+            Some(Count {
+                value: 0,
+                literal: None,
+            })
+        }
+    }
+}
+
+pub(super) fn count(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &Key,
+) -> syn::Result<Option<Count>> {
+    let Some(value) = expr(cx, meta, key)? else {
+        return Ok(None);
+    };
+    match count_value(cx, &value, key) {
+        Some(count) => Ok(count.literal.is_some().then_some(count)),
+        None => {
+            cx.error_spanned_by(
+                &value,
+                format!(
+                    "expected a number of consecutive passes such as `{}`",
+                    key.example()
+                ),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// `fail_after = 3` (consecutive failures) or `fail_after = "10s"`
+/// (failing without a pass for that long).
+pub(super) fn threshold(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &Key,
+) -> syn::Result<Option<Threshold>> {
+    let Some(value) = expr(cx, meta, key)? else {
+        return Ok(None);
+    };
+    if let Some(count) = count_value(cx, &value, key) {
+        return Ok(count.literal.map(|_| Threshold::Failures(count.value)));
+    }
+    if let Some(literal) = string_literal(&value) {
+        let name = key.name;
+        return match crate::duration::parse(&literal.value()) {
+            Ok(0) => {
+                cx.error_spanned_by(
+                    literal,
+                    format!(
+                        "zero {name} `{}`: a duration of failing must be greater than zero",
+                        literal.value()
+                    ),
+                );
+                Ok(None)
+            }
+            Ok(nanos) => Ok(Some(Threshold::Failing(nanos))),
+            Err(error) => {
+                cx.error_spanned_by(literal, error);
+                Ok(None)
+            }
+        };
+    }
+    let name = key.name;
+    cx.error_spanned_by(
+        &value,
+        format!(
+            "expected a number of consecutive failures (`{name} = 3`) or how long the check \
+             must keep failing (`{name} = \"10s\"`)"
+        ),
+    );
+    Ok(None)
+}
+
+/// `key` alone, or `key = true` / `key = false`.
+pub(super) fn flag(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &Key) -> syn::Result<Option<bool>> {
+    if !meta.input.peek(Token![=]) {
+        if meta.input.is_empty() || meta.input.peek(Token![,]) {
+            return Ok(Some(true));
+        }
+        cx.error_spanned_by(
+            &meta.path,
+            format!("expected `{}` alone or `{} = true`", key.name, key.name),
+        );
+        skip(meta.input)?;
+        return Ok(None);
+    }
+    let value: Expr = meta.value()?.parse()?;
+    let mut value = value;
+    while let Expr::Group(group) = value {
+        value = *group.expr;
+    }
+    match &value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(literal),
+            ..
+        }) => Ok(Some(literal.value)),
+        other => {
+            let name = key.name;
+            let hint = if string_literal(other).is_some() {
+                format!(" (a probe path such as `{name} = \"/live\"` goes on the struct)")
+            } else {
+                String::new()
+            };
+            cx.error_spanned_by(
+                other,
+                format!("expected `{name}` alone, or `{name} = true` or `{name} = false`{hint}"),
+            );
             Ok(None)
         }
     }

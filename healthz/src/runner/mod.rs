@@ -16,6 +16,11 @@
 //! [`write_off_after`] it is written off and a new run may start, with at
 //! most [`MAX_OUTSTANDING`] outstanding runs per check. A run whose task was
 //! not polled to its end is replaced at once.
+//!
+//! A check with an interval runs in the background ([`schedule`]): probes
+//! then answer from its latest result, which counts as failing once it is
+//! older than [`CheckConfig::stale_after`]. Every result goes through the
+//! slot's [`Damper`] (flap damping) as it is published.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
@@ -25,19 +30,24 @@ use tokio::time::Instant;
 
 use crate::check::{CheckFuture, ErrorKind, InFlight, Local};
 use crate::config::CheckConfig;
-use crate::report::{CheckReport, Outcome};
+use crate::report::{CheckReport, Damping, DisplayAge, Outcome};
 
+mod damper;
 mod run;
+pub(crate) mod schedule;
 
+use damper::Damper;
 use run::Run;
 
 /// What the runner needs of the probes that own the slots: the slot of each
-/// check, and a way to start one run of it.
+/// check, a way to start one run of it, and whom to tell of a new result.
 pub(crate) trait Checks: Send + Sync + 'static {
     /// The slot of check `index`.
     fn slot(&self, index: usize) -> &Slot;
     /// Builds the future of one run of check `index`.
     fn start(&self, index: usize) -> CheckFuture<'_>;
+    /// Called, outside every lock, after check `index` published a result.
+    fn published(&self, index: usize);
 }
 
 /// How long past its deadline a run may take to clean up after itself (a
@@ -94,6 +104,7 @@ struct Outstanding {
 #[derive(Default)]
 struct SlotState {
     last: Option<Finished>,
+    damper: Damper,
     current: Option<Current>,
     outstanding: Vec<Outstanding>,
     generation: u64,
@@ -115,10 +126,23 @@ impl Slot {
     }
 }
 
+impl Slot {
+    /// The latest published result, if any.
+    pub(crate) fn last(&self) -> Option<CheckReport> {
+        self.lock().last.as_ref().map(|last| last.report.clone())
+    }
+}
+
 /// What a probe holds for one check after the synchronous lookup.
 pub(crate) enum Lookup {
     Ready(CheckReport),
-    Wait(watch::Receiver<Option<Finished>>),
+    Wait(Waiting),
+}
+
+/// A run to wait for, and the damping state to judge a timeout with.
+pub(crate) struct Waiting {
+    receiver: watch::Receiver<Option<Finished>>,
+    damper: Damper,
 }
 
 /// Something the lookup decided that deserves a log line, written once the
@@ -128,8 +152,8 @@ enum Note {
     WrittenOff(Duration),
 }
 
-/// Looks up check `index`: a fresh cached result, the run in flight, or a
-/// new run.
+/// Looks up check `index` for a probe: a fresh cached result (or, for a
+/// background check, its latest one), the run in flight, or a new run.
 pub(crate) fn lookup<C: Checks>(
     checks: &Arc<C>,
     index: usize,
@@ -140,37 +164,105 @@ pub(crate) fn lookup<C: Checks>(
     let slot = checks.slot(index);
     let mut notes = Vec::new();
     let mut state = slot.lock();
-    let found = find(&mut state, check, cache_ttl, now, &mut notes);
-    let lookup = match found {
-        Some(lookup) => {
+    let lookup = match snapshot(&state, check, cache_ttl, now) {
+        Some(report) => {
             drop(state);
-            lookup
+            Lookup::Ready(report)
         }
-        None => {
-            let (sender, receiver) = watch::channel(None);
-            let token = Arc::new(());
-            state.generation += 1;
-            let generation = state.generation;
-            state.current = Some(Current {
-                generation,
-                receiver: receiver.clone(),
-                token: Arc::downgrade(&token),
-                started: now,
-                stranded_at: now + check.timeout + CLEANUP_GRACE + STRANDED_AFTER,
-            });
-            drop(state);
-            let run = Run {
-                checks: Arc::clone(checks),
-                index,
-                check,
-                generation,
-                token: InFlight(token),
-                local: Arc::clone(&slot.local),
-            };
-            tokio::spawn(run.run(sender));
-            Lookup::Wait(receiver)
-        }
+        None => match in_flight(&mut state, now, &mut notes) {
+            Some(receiver) => {
+                let damper = state.damper;
+                drop(state);
+                Lookup::Wait(Waiting { receiver, damper })
+            }
+            None if held_back(&mut state, check, now, &mut notes) => {
+                // Starting another run now would only add a stuck thread.
+                let damping = state.damper.peek_failure(check, now);
+                drop(state);
+                Lookup::Ready(report(
+                    check,
+                    Outcome::timed_out(check.timeout),
+                    Duration::ZERO,
+                    damping,
+                ))
+            }
+            None => {
+                let damper = state.damper;
+                let receiver = start(checks, index, check, state, now);
+                Lookup::Wait(Waiting { receiver, damper })
+            }
+        },
     };
+    log_notes(check, notes);
+    lookup
+}
+
+/// Starts a run of background check `index` unless one is in flight, and
+/// returns the run to wait for; `None` when a stuck run holds new ones
+/// back, which is recorded as a timed-out result.
+pub(crate) fn refresh<C: Checks>(
+    checks: &Arc<C>,
+    index: usize,
+    check: &'static CheckConfig,
+    now: Instant,
+) -> Option<watch::Receiver<Option<Finished>>> {
+    let slot = checks.slot(index);
+    let mut notes = Vec::new();
+    let mut state = slot.lock();
+    let running = if let Some(receiver) = in_flight(&mut state, now, &mut notes) {
+        drop(state);
+        Some(receiver)
+    } else if held_back(&mut state, check, now, &mut notes) {
+        let outcome = Outcome::timed_out(check.timeout);
+        let damping = state.damper.record(check, &outcome, now);
+        state.last = Some(Finished {
+            report: report(check, outcome, Duration::ZERO, damping),
+            at: now,
+        });
+        drop(state);
+        checks.published(index);
+        None
+    } else {
+        Some(start(checks, index, check, state, now))
+    };
+    log_notes(check, notes);
+    running
+}
+
+/// Starts a run of check `index` and records it as the slot's current one.
+fn start<C: Checks>(
+    checks: &Arc<C>,
+    index: usize,
+    check: &'static CheckConfig,
+    mut state: MutexGuard<'_, SlotState>,
+    now: Instant,
+) -> watch::Receiver<Option<Finished>> {
+    let slot = checks.slot(index);
+    let (sender, receiver) = watch::channel(None);
+    let token = Arc::new(());
+    state.generation += 1;
+    let generation = state.generation;
+    state.current = Some(Current {
+        generation,
+        receiver: receiver.clone(),
+        token: Arc::downgrade(&token),
+        started: now,
+        stranded_at: now + check.timeout + CLEANUP_GRACE + STRANDED_AFTER,
+    });
+    drop(state);
+    let run = Run {
+        checks: Arc::clone(checks),
+        index,
+        check,
+        generation,
+        token: InFlight(token),
+        local: Arc::clone(&slot.local),
+    };
+    tokio::spawn(run.run(sender));
+    receiver
+}
+
+fn log_notes(check: &CheckConfig, notes: Vec<Note>) {
     for note in notes {
         match note {
             Note::Stranded => tracing::warn!(
@@ -185,67 +277,94 @@ pub(crate) fn lookup<C: Checks>(
             ),
         }
     }
-    lookup
 }
 
-/// The answer that needs no new run, or `None` when one must start.
-fn find(
-    state: &mut SlotState,
+/// The answer that needs no run: a cached result younger than the TTL, or
+/// a background check's latest result (failing once it is stale).
+fn snapshot(
+    state: &SlotState,
     check: &'static CheckConfig,
     cache_ttl: Duration,
     now: Instant,
+) -> Option<CheckReport> {
+    let last = state.last.as_ref()?;
+    let age = now.saturating_duration_since(last.at);
+    match check.stale_after() {
+        Some(stale_after) if age > stale_after => Some(report(
+            check,
+            Outcome::Fail {
+                kind: ErrorKind::Stale,
+                message: format!("stale: last result {} old.", DisplayAge(age)).into(),
+            },
+            Duration::ZERO,
+            Damping::Steady,
+        )),
+        Some(_) => Some(last.report.clone()),
+        None if age < cache_ttl => Some(last.report.clone()),
+        None => None,
+    }
+}
+
+/// The run in flight, if one is and it can still be waited for.
+fn in_flight(
+    state: &mut SlotState,
+    now: Instant,
     notes: &mut Vec<Note>,
-) -> Option<Lookup> {
-    if let Some(last) = &state.last {
-        if now.saturating_duration_since(last.at) < cache_ttl {
-            return Some(Lookup::Ready(last.report.clone()));
-        }
+) -> Option<watch::Receiver<Option<Finished>>> {
+    let current = state.current.take()?;
+    // A run whose task ended without publishing (its runtime shut down)
+    // has dropped its sender: it is over, whatever its token says.
+    let lost = current.receiver.has_changed().is_err();
+    if !lost && now < current.stranded_at {
+        let receiver = current.receiver.clone();
+        state.current = Some(current);
+        return Some(receiver);
     }
-    if let Some(current) = state.current.take() {
-        // A run whose task ended without publishing (its runtime shut
-        // down) has dropped its sender: it is over, whatever its token says.
-        let lost = current.receiver.has_changed().is_err();
-        if !lost && now < current.stranded_at {
-            let receiver = current.receiver.clone();
-            state.current = Some(current);
-            return Some(Lookup::Wait(receiver));
-        }
-        if !lost {
-            notes.push(Note::Stranded);
-        }
-        state.outstanding.push(Outstanding {
-            token: current.token,
-            since: current.started,
-            written_off: true,
-        });
+    if !lost {
+        notes.push(Note::Stranded);
     }
+    state.outstanding.push(Outstanding {
+        token: current.token,
+        since: current.started,
+        written_off: true,
+    });
+    None
+}
+
+/// Whether runs still outstanding hold a new one back; if not, writes off
+/// those that are old enough, so that the new run may start.
+fn held_back(
+    state: &mut SlotState,
+    check: &'static CheckConfig,
+    now: Instant,
+    notes: &mut Vec<Note>,
+) -> bool {
     state.outstanding.retain(|run| run.token.strong_count() > 0);
     let holding_back = state.outstanding.iter().any(|run| {
         !run.written_off && now.saturating_duration_since(run.since) < write_off_after(check)
     });
     if holding_back || state.outstanding.len() >= MAX_OUTSTANDING {
-        // Starting another run now would only add a stuck thread.
-        return Some(Lookup::Ready(report(
-            check,
-            Outcome::timed_out(check.timeout),
-            Duration::ZERO,
-        )));
+        return true;
     }
     for run in state.outstanding.iter_mut().filter(|run| !run.written_off) {
         run.written_off = true;
         notes.push(Note::WrittenOff(now.saturating_duration_since(run.since)));
     }
-    None
+    false
 }
 
-/// Waits for the run behind `receiver`, at most `check.timeout` from
+/// Waits for the run behind `waiting`, at most `check.timeout` from
 /// `probe_start` and never past `probe_deadline`.
 pub(crate) async fn wait(
     check: &'static CheckConfig,
-    mut receiver: watch::Receiver<Option<Finished>>,
+    waiting: Waiting,
     probe_start: Instant,
     probe_deadline: Instant,
 ) -> CheckReport {
+    let Waiting {
+        mut receiver,
+        damper,
+    } = waiting;
     let deadline = probe_deadline.min(probe_start + check.timeout);
     let finished = tokio::time::timeout_at(deadline, receiver.wait_for(Option::is_some)).await;
     match finished {
@@ -255,10 +374,13 @@ pub(crate) async fn wait(
             .unwrap_or_else(|| lost(check, probe_start)),
         // The run's task ended without a result: the runtime is shutting down.
         Ok(Err(_closed)) => lost(check, probe_start),
+        // The run publishes its own timeout a moment later; this answer is
+        // damped as that result will be.
         Err(_elapsed) => report(
             check,
             Outcome::timed_out(check.timeout),
             probe_start.elapsed(),
+            damper.peek_failure(check, Instant::now()),
         ),
     }
 }
@@ -271,6 +393,7 @@ fn lost(check: &'static CheckConfig, probe_start: Instant) -> CheckReport {
             message: "check was cancelled.".into(),
         },
         probe_start.elapsed(),
+        Damping::Steady,
     )
 }
 
@@ -278,6 +401,7 @@ pub(super) fn report(
     check: &'static CheckConfig,
     outcome: Outcome,
     latency: Duration,
+    damping: Damping,
 ) -> CheckReport {
     CheckReport {
         name: check.name,
@@ -285,5 +409,6 @@ pub(super) fn report(
         outcome,
         latency,
         time: SystemTime::now(),
+        damping,
     }
 }

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::{report, reserve, Checks, Finished, Outstanding, CLEANUP_GRACE};
 use crate::check::{CheckError, ErrorKind, InFlight, Local, RunContext};
 use crate::config::CheckConfig;
-use crate::report::Outcome;
+use crate::report::{Damping, Outcome};
 
 /// One run of one check, spawned as its own task.
 pub(super) struct Run<C> {
@@ -62,8 +62,8 @@ impl<C: Checks> Run<C> {
             ),
             Err(_elapsed) => (Outcome::timed_out(check.timeout), None),
         };
-        let finished = Finished {
-            report: report(check, outcome, latency),
+        let mut finished = Finished {
+            report: report(check, outcome, latency, Damping::Steady),
             at: Instant::now(),
         };
         #[cfg(feature = "metrics")]
@@ -85,6 +85,10 @@ impl<C: Checks> Run<C> {
                     written_off: false,
                 });
             }
+            finished.report.damping =
+                state
+                    .damper
+                    .record(check, &finished.report.outcome, finished.at);
             Some(state.last.replace(finished.clone()))
         } else {
             // Replaced as stranded: a newer run owns the slot.
@@ -101,6 +105,9 @@ impl<C: Checks> Run<C> {
         }
         // Nobody may be waiting any more; that is fine.
         let _ = sender.send(Some(finished));
+        if mine {
+            self.checks.published(self.index);
+        }
     }
 }
 

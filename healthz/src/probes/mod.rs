@@ -1,19 +1,26 @@
-//! The [`HealthChecks`] trait and the [`Probes`] handle: evaluation of the
-//! checks under the probe deadline, the startup latch and the drain switch.
-//! Which request is a probe, and what it answers, is decided by
-//! [`Probes::probe_request`] and [`ProbeRequest`](crate::ProbeRequest).
+//! The [`HealthChecks`] trait and the [`Probes`] handle: the startup latch
+//! and the drain switch here, the evaluation of checks under the probe
+//! deadline in [`evaluate`], background mode and subscribers in
+//! [`background`]. Which request is a probe, and what it answers, is
+//! decided by [`Probes::probe_request`] and
+//! [`ProbeRequest`](crate::ProbeRequest).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
+use tokio::sync::watch;
 
 use crate::check::CheckFuture;
 use crate::config::Config;
-use crate::report::{CheckReport, Report};
-use crate::runner::{self, Checks, Lookup, Slot};
+use crate::report::Report;
+use crate::runner::{Checks, Slot};
+
+mod background;
+mod evaluate;
+
+pub(crate) use evaluate::Selection;
 
 /// A state type whose annotated fields are health checks.
 ///
@@ -63,6 +70,13 @@ struct Shared<T> {
     draining: AtomicBool,
     /// Tells `drained()` waiters that draining has begun.
     drain_signal: tokio::sync::Notify,
+    /// Whether the background checks' tasks were started.
+    background: AtomicBool,
+    /// Never sent on: dropped with the last handle, which stops the
+    /// background tasks.
+    stop: watch::Sender<()>,
+    /// The readiness report subscribers see, updated on each change.
+    report: watch::Sender<Report>,
 }
 
 impl<T: HealthChecks> Checks for Shared<T> {
@@ -72,6 +86,12 @@ impl<T: HealthChecks> Checks for Shared<T> {
 
     fn start(&self, index: usize) -> CheckFuture<'_> {
         self.state.__healthz_check(index)
+    }
+
+    fn published(&self, index: usize) {
+        if !T::config().checks[index].liveness {
+            self.update_subscribers();
+        }
     }
 }
 
@@ -129,14 +149,24 @@ where
     /// `state.probes()`.
     pub fn new(state: T) -> Self {
         let slots = T::config().checks.iter().map(|_| Slot::default()).collect();
+        let shared = Shared {
+            state,
+            slots,
+            started: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+            drain_signal: tokio::sync::Notify::new(),
+            background: AtomicBool::new(false),
+            stop: watch::channel(()).0,
+            report: watch::channel(Report {
+                checks: Vec::new(),
+                excluded: Vec::new(),
+                draining: false,
+            })
+            .0,
+        };
+        shared.report.send_replace(shared.current_report());
         Self {
-            shared: Arc::new(Shared {
-                state,
-                slots,
-                started: AtomicBool::new(false),
-                draining: AtomicBool::new(false),
-                drain_signal: tokio::sync::Notify::new(),
-            }),
+            shared: Arc::new(shared),
         }
     }
 
@@ -158,6 +188,7 @@ where
         if !self.shared.draining.swap(true, Ordering::SeqCst) {
             tracing::info!("draining: readiness now answers 503");
             self.shared.drain_signal.notify_waiters();
+            self.shared.update_subscribers();
         }
     }
 
@@ -216,100 +247,4 @@ where
     pub fn is_started(&self) -> bool {
         self.shared.started.load(Ordering::Acquire)
     }
-
-    /// Runs every check, concurrently, under the probe deadline (results
-    /// younger than the cache TTL are reused), and reports.
-    pub async fn readiness(&self) -> Report {
-        self.evaluate(None, &[]).await
-    }
-
-    /// Runs the check called `name` alone, or returns `None` if there is
-    /// no such check.
-    pub async fn check(&self, name: &str) -> Option<CheckReport> {
-        let index = T::config().checks.iter().position(|c| c.name == name)?;
-        self.evaluate(Some(index), &[]).await.checks.pop()
-    }
-
-    pub(crate) async fn evaluate(&self, only: Option<usize>, excluded: &[usize]) -> Report {
-        let config = T::config();
-        let probe_start = Instant::now();
-        let probe_deadline = probe_start + config.probe_timeout;
-        let selected =
-            |index: &usize| only.is_none_or(|only| only == *index) && !excluded.contains(index);
-        let lookups: Vec<(usize, Lookup)> = (0..config.checks.len())
-            .filter(selected)
-            .map(|index| {
-                let check = &config.checks[index];
-                let lookup =
-                    runner::lookup(&self.shared, index, check, config.cache_ttl, probe_start);
-                (index, lookup)
-            })
-            .collect();
-        let all_ready = lookups.iter().all(|(_, l)| matches!(l, Lookup::Ready(_)));
-        let checks = if all_ready {
-            // Every result came from the cache: the common case under a
-            // probe storm, so no future is built or boxed for it.
-            lookups
-                .into_iter()
-                .filter_map(|(_, lookup)| match lookup {
-                    Lookup::Ready(report) => Some(report),
-                    Lookup::Wait(_) => None,
-                })
-                .collect()
-        } else {
-            join_all(lookups.into_iter().map(|(index, lookup)| async move {
-                match lookup {
-                    Lookup::Ready(report) => report,
-                    Lookup::Wait(receiver) => {
-                        let check = &config.checks[index];
-                        runner::wait(check, receiver, probe_start, probe_deadline).await
-                    }
-                }
-            }))
-            .await
-        };
-        let report = Report {
-            checks,
-            excluded: excluded.iter().map(|&i| config.checks[i].name).collect(),
-            draining: self.is_draining(),
-        };
-        if only.is_none() && excluded.is_empty() && !self.is_started() {
-            let critical_pass = report
-                .checks
-                .iter()
-                .all(|check| !check.critical || check.outcome.is_pass());
-            if critical_pass {
-                self.shared.started.store(true, Ordering::Release);
-                tracing::info!("startup complete: every critical check has passed");
-            }
-        }
-        report
-    }
-}
-
-/// Polls every future to completion, concurrently, keeping their order.
-async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut futures: Vec<_> = futures.map(|f| Some(Box::pin(f))).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (slot, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => {
-                        *output = Some(value);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
 }

@@ -1,11 +1,12 @@
-//! What a probe found, and how it is written into a response body.
-//!
-//! Over 400 lines with its unit tests (about a hundred): the report and its
-//! three renderings (text, verbose, health+json) change together, so they
-//! stay in one room.
+//! What a probe found, and how it is written into the plain and verbose
+//! response bodies; [`json`] writes the health+json one.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
+
+mod json;
+
+pub(crate) use json::json_without_checks;
 use std::time::{Duration, SystemTime};
 
 use crate::check::ErrorKind;
@@ -94,15 +95,71 @@ pub struct CheckReport {
     pub latency: Duration,
     /// When the run finished.
     pub time: SystemTime,
+    /// Whether flap damping (`fail_after`, `recover_after`) holds the
+    /// check in its previous state: [`outcome`](Self::outcome) is always
+    /// the raw result of the last run, [`status`](Self::status) the damped
+    /// verdict.
+    pub damping: Damping,
+}
+
+/// Whether flap damping holds a check in its previous state, despite the
+/// outcome of its last run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Damping {
+    /// The outcome stands.
+    Steady,
+    /// The check failed, but not yet `fail_after` times in a row (or not
+    /// yet for that long): it still counts as passing, and the probe
+    /// reports it as degraded.
+    Holding {
+        /// Consecutive failed runs so far.
+        failures: u32,
+    },
+    /// The check passed, but not yet `recover_after` times in a row since
+    /// it counted as failing: it still counts as failing.
+    Recovering {
+        /// Consecutive passes so far.
+        passes: u32,
+        /// The passes it needs.
+        needed: u32,
+    },
 }
 
 impl CheckReport {
-    /// How this check contributes to the probe's status.
+    /// How this check contributes to the probe's status: the damped
+    /// verdict.
     pub fn status(&self) -> Status {
-        match &self.outcome {
+        match (self.damping, &self.outcome) {
+            (Damping::Holding { .. }, _) => Status::Warn,
+            (Damping::Recovering { .. }, _) if self.critical => Status::Fail,
+            (Damping::Recovering { .. }, _) => Status::Warn,
+            (Damping::Steady, outcome) => self.raw_status_of(outcome),
+        }
+    }
+
+    /// What the last run alone would make of the probe's status.
+    pub fn raw_status(&self) -> Status {
+        self.raw_status_of(&self.outcome)
+    }
+
+    fn raw_status_of(&self, outcome: &Outcome) -> Status {
+        match outcome {
             Outcome::Pass => Status::Pass,
             outcome if outcome.is_busy() || !self.critical => Status::Warn,
             Outcome::Fail { .. } => Status::Fail,
+        }
+    }
+
+    /// The public reason this check counts as failing or degraded, if it
+    /// does: its last run's message, or why damping still holds it down.
+    pub(crate) fn reason(&self) -> Option<Cow<'_, str>> {
+        match (self.damping, &self.outcome) {
+            (Damping::Recovering { passes, needed }, _) => Some(Cow::Owned(format!(
+                "recovering: {passes} of {needed} passes."
+            ))),
+            (_, Outcome::Fail { message, .. }) => Some(Cow::Borrowed(message)),
+            (_, Outcome::Pass) => None,
         }
     }
 }
@@ -148,11 +205,11 @@ impl Report {
         }
         let mut body = String::new();
         for check in self.checks.iter().filter(|c| c.status() == Status::Fail) {
-            if let Outcome::Fail { message, .. } = &check.outcome {
+            if let Some(reason) = check.reason() {
                 if !body.is_empty() {
                     body.push('\n');
                 }
-                let _ = write!(body, "{}: {}", check.name, message);
+                let _ = write!(body, "{}: {}", check.name, reason);
             }
         }
         body
@@ -164,22 +221,25 @@ impl Report {
     pub fn to_verbose_text(&self, probe: &str) -> String {
         let mut body = String::new();
         for check in &self.checks {
-            match &check.outcome {
-                Outcome::Pass => {
-                    let _ = writeln!(body, "[+]{} ok", check.name);
+            let Some(reason) = check.reason() else {
+                let _ = writeln!(body, "[+]{} ok", check.name);
+                continue;
+            };
+            let reason = reason.strip_suffix('.').unwrap_or(&reason);
+            let (mark, word) = match check.damping {
+                Damping::Holding { failures } => {
+                    let _ = writeln!(
+                        body,
+                        "[~]{} degraded: {reason} (failure {failures}, not yet counted)",
+                        check.name
+                    );
+                    continue;
                 }
-                Outcome::Fail { message, .. } => {
-                    let reason = message.strip_suffix('.').unwrap_or(message);
-                    let (mark, word) = if check.outcome.is_busy() {
-                        ("~", "degraded")
-                    } else if check.critical {
-                        ("-", "failed")
-                    } else {
-                        ("-", "failed (non-critical)")
-                    };
-                    let _ = writeln!(body, "[{mark}]{} {word}: {reason}", check.name);
-                }
-            }
+                Damping::Steady if check.outcome.is_busy() => ("~", "degraded"),
+                _ if check.critical => ("-", "failed"),
+                _ => ("-", "failed (non-critical)"),
+            };
+            let _ = writeln!(body, "[{mark}]{} {word}: {reason}", check.name);
         }
         for name in &self.excluded {
             let _ = writeln!(body, "[+]{name} excluded: ok");
@@ -195,63 +255,20 @@ impl Report {
         let _ = write!(body, "{probe} check {verdict}");
         body
     }
-
-    /// The `application/health+json` body (IETF draft
-    /// `draft-inadarei-api-health-check`).
-    pub fn to_json(&self) -> String {
-        let mut body = String::with_capacity(64 + 160 * self.checks.len());
-        let _ = write!(body, "{{\"status\":\"{}\"", self.status().as_str());
-        if self.draining {
-            body.push_str(",\"output\":\"shutting down\"");
-        }
-        body.push_str(",\"checks\":{");
-        for (i, check) in self.checks.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
-            body.push('"');
-            push_json_escaped(&mut body, check.name);
-            let _ = write!(
-                body,
-                ":responseTime\":[{{\"status\":\"{}\",\"observedValue\":{},\"observedUnit\":\"ms\",\"componentType\":\"component\",\"time\":\"{}\"",
-                check.status().as_str(),
-                DisplayMillis(check.latency),
-                Rfc3339(check.time),
-            );
-            if let Outcome::Fail { message, .. } = &check.outcome {
-                body.push_str(",\"output\":\"");
-                push_json_escaped(&mut body, message);
-                body.push('"');
-            }
-            body.push_str("}]");
-        }
-        body.push_str("}}");
-        body
-    }
 }
 
-/// The `application/health+json` body of an answer that ran no check
-/// (liveness, an open startup probe, an unknown check): `pass`, or `fail`
-/// with `output` as its reason.
-pub(crate) fn json_without_checks(pass: bool, output: &str) -> String {
-    if pass {
-        return r#"{"status":"pass"}"#.to_owned();
-    }
-    let mut body = String::from(r#"{"status":"fail","output":""#);
-    push_json_escaped(&mut body, output);
-    body.push_str("\"}");
-    body
-}
+/// An age, as a person would say it: `850ms`, `3.2s`, `12m`.
+pub(crate) struct DisplayAge(pub(crate) Duration);
 
-fn push_json_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
+impl fmt::Display for DisplayAge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0.as_millis();
+        if millis < 1000 {
+            write!(f, "{millis}ms")
+        } else if millis < 120_000 {
+            write!(f, "{}.{}s", millis / 1000, millis % 1000 / 100)
+        } else {
+            write!(f, "{}m", millis / 60_000)
         }
     }
 }
@@ -279,51 +296,6 @@ impl fmt::Display for DisplayDuration {
     }
 }
 
-/// Milliseconds with three decimals, as a JSON number.
-struct DisplayMillis(Duration);
-
-impl fmt::Display for DisplayMillis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let micros = self.0.as_micros();
-        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
-    }
-}
-
-/// A UTC timestamp in RFC 3339 form, to the millisecond.
-struct Rfc3339(SystemTime);
-
-impl fmt::Display for Rfc3339 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let since_epoch = self
-            .0
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
-        let secs = since_epoch.as_secs();
-        let (hour, minute, second) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
-        let (year, month, day) = civil_from_days(secs / 86_400);
-        write!(
-            f,
-            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}Z",
-            since_epoch.subsec_millis()
-        )
-    }
-}
-
-/// Converts days since 1970-01-01 into a (year, month, day) date, after
-/// Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +307,7 @@ mod tests {
             outcome,
             latency: Duration::from_micros(1500),
             time: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+            damping: Damping::Steady,
         }
     }
 
@@ -353,6 +326,10 @@ mod tests {
         assert_eq!(shown(Duration::from_secs(120)), "2m");
         assert_eq!(shown(Duration::from_micros(1500)), "1500us");
         assert_eq!(shown(Duration::from_nanos(7)), "7ns");
+        let age = |d| DisplayAge(d).to_string();
+        assert_eq!(age(Duration::from_millis(850)), "850ms");
+        assert_eq!(age(Duration::from_millis(3_250)), "3.2s");
+        assert_eq!(age(Duration::from_secs(3 * 3600)), "180m");
     }
 
     #[test]
@@ -400,6 +377,41 @@ mod tests {
              [-]replica failed (non-critical): cannot connect to database\n\
              [+]cache excluded: ok\n\
              readiness check passed"
+        );
+    }
+
+    #[test]
+    fn damping_decides_the_status_and_the_raw_outcome_is_kept() {
+        let mut held = check("db", true, failed("cannot connect to database."));
+        held.damping = Damping::Holding { failures: 1 };
+        let mut recovering = check("cache", true, Outcome::Pass);
+        recovering.damping = Damping::Recovering {
+            passes: 1,
+            needed: 2,
+        };
+        assert_eq!(held.status(), Status::Warn);
+        assert_eq!(held.raw_status(), Status::Fail);
+        assert_eq!(recovering.status(), Status::Fail);
+        assert_eq!(recovering.raw_status(), Status::Pass);
+        let report = Report {
+            checks: vec![held, recovering],
+            excluded: vec![],
+            draining: false,
+        };
+        assert_eq!(report.status(), Status::Fail);
+        assert_eq!(report.to_text(), "cache: recovering: 1 of 2 passes.");
+        assert_eq!(
+            report.to_verbose_text("readiness"),
+            "[~]db degraded: cannot connect to database (failure 1, not yet counted)\n\
+             [-]cache failed: recovering: 1 of 2 passes\n\
+             readiness check failed"
+        );
+        assert!(
+            report.to_json().contains(
+                r#""cache:responseTime":[{"status":"fail","observedValue":1.500,"observedUnit":"ms","componentType":"component","time":"2023-11-14T22:13:20.123Z","output":"recovering: 1 of 2 passes.","rawStatus":"pass"}]"#
+            ),
+            "{}",
+            report.to_json()
         );
     }
 

@@ -1,0 +1,231 @@
+//! Flap damping: when a run's outcome changes what a check counts as
+//! (`fail_after`, `recover_after`).
+//!
+//! The first result sets the state as it is: damping rides out flaps of an
+//! established state, and must not make a pod that starts with its
+//! database down look ready, nor keep one that starts healthy unready.
+
+use tokio::time::Instant;
+
+use crate::config::{CheckConfig, FailAfter};
+use crate::report::{Damping, Outcome};
+
+/// The damping state of one check, kept in its slot.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Damper {
+    /// Whether the check counts as failing; `None` before its first result.
+    down: Option<bool>,
+    /// Consecutive failed runs.
+    failures: u32,
+    /// When the current run of failures began.
+    failing_since: Option<Instant>,
+    /// Consecutive passing runs.
+    passes: u32,
+}
+
+/// Whether an outcome counts as a failure for damping: a busy pool is a
+/// working dependency.
+fn is_failure(outcome: &Outcome) -> bool {
+    !outcome.is_pass() && !outcome.is_busy()
+}
+
+impl Damper {
+    /// Records a run's outcome, finished at `now`, and returns how damping
+    /// holds the check after it.
+    pub(crate) fn record(
+        &mut self,
+        check: &CheckConfig,
+        outcome: &Outcome,
+        now: Instant,
+    ) -> Damping {
+        let (next, damping) = self.after(check, outcome, now);
+        *self = next;
+        damping
+    }
+
+    /// How damping would hold the check if a run failed at `now`, without
+    /// recording it: for a probe that gave up waiting on a run.
+    pub(crate) fn peek_failure(&self, check: &CheckConfig, now: Instant) -> Damping {
+        let failed = Outcome::timed_out(check.timeout);
+        self.after(check, &failed, now).1
+    }
+
+    fn after(&self, check: &CheckConfig, outcome: &Outcome, now: Instant) -> (Self, Damping) {
+        let mut next = *self;
+        if is_failure(outcome) {
+            next.passes = 0;
+            next.failures = next.failures.saturating_add(1);
+            let since = *next.failing_since.get_or_insert(now);
+            match next.down {
+                None | Some(true) => {
+                    next.down = Some(true);
+                    (next, Damping::Steady)
+                }
+                Some(false) => {
+                    let reached = match check.fail_after {
+                        FailAfter::Failures(count) => next.failures >= count,
+                        FailAfter::Failing(duration) => {
+                            now.saturating_duration_since(since) >= duration
+                        }
+                    };
+                    if reached {
+                        next.down = Some(true);
+                        (next, Damping::Steady)
+                    } else {
+                        let failures = next.failures;
+                        (next, Damping::Holding { failures })
+                    }
+                }
+            }
+        } else {
+            next.failures = 0;
+            next.failing_since = None;
+            next.passes = next.passes.saturating_add(1);
+            match next.down {
+                Some(true) if next.passes < check.recover_after => {
+                    let damping = Damping::Recovering {
+                        passes: next.passes,
+                        needed: check.recover_after,
+                    };
+                    (next, damping)
+                }
+                _ => {
+                    next.down = Some(false);
+                    (next, Damping::Steady)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::check::ErrorKind;
+
+    fn check(fail_after: FailAfter, recover_after: u32) -> CheckConfig {
+        crate::__private::check_config(
+            "db",
+            Duration::from_millis(100),
+            true,
+            CheckConfig::DEFAULT_BUSY_LIMIT,
+            None,
+            fail_after,
+            recover_after,
+            false,
+        )
+    }
+
+    fn fail() -> Outcome {
+        Outcome::Fail {
+            kind: ErrorKind::Unavailable,
+            message: "cannot connect to database.".into(),
+        }
+    }
+
+    #[test]
+    fn defaults_keep_the_raw_outcome() {
+        let check = check(FailAfter::Failures(1), 1);
+        let mut damper = Damper::default();
+        let now = Instant::now();
+        for outcome in [Outcome::Pass, fail(), Outcome::Pass, fail(), fail()] {
+            assert_eq!(damper.record(&check, &outcome, now), Damping::Steady);
+        }
+    }
+
+    #[test]
+    fn failures_are_held_until_the_count_then_passes_until_theirs() {
+        let check = check(FailAfter::Failures(3), 2);
+        let mut damper = Damper::default();
+        let now = Instant::now();
+        assert_eq!(damper.record(&check, &Outcome::Pass, now), Damping::Steady);
+        assert_eq!(
+            damper.record(&check, &fail(), now),
+            Damping::Holding { failures: 1 }
+        );
+        // A pass in between starts the count again.
+        assert_eq!(damper.record(&check, &Outcome::Pass, now), Damping::Steady);
+        assert_eq!(
+            damper.record(&check, &fail(), now),
+            Damping::Holding { failures: 1 }
+        );
+        assert_eq!(
+            damper.peek_failure(&check, now),
+            Damping::Holding { failures: 2 }
+        );
+        assert_eq!(
+            damper.record(&check, &fail(), now),
+            Damping::Holding { failures: 2 }
+        );
+        assert_eq!(damper.record(&check, &fail(), now), Damping::Steady);
+        assert_eq!(
+            damper.record(&check, &Outcome::Pass, now),
+            Damping::Recovering {
+                passes: 1,
+                needed: 2
+            }
+        );
+        assert_eq!(damper.record(&check, &fail(), now), Damping::Steady);
+        assert_eq!(
+            damper.record(&check, &Outcome::Pass, now),
+            Damping::Recovering {
+                passes: 1,
+                needed: 2
+            }
+        );
+        assert_eq!(damper.record(&check, &Outcome::Pass, now), Damping::Steady);
+    }
+
+    #[test]
+    fn a_duration_counts_from_the_first_failure() {
+        let check = check(FailAfter::Failing(Duration::from_secs(10)), 1);
+        let mut damper = Damper::default();
+        let start = Instant::now();
+        damper.record(&check, &Outcome::Pass, start);
+        for (seconds, expected) in [
+            (0, Damping::Holding { failures: 1 }),
+            (5, Damping::Holding { failures: 2 }),
+            (10, Damping::Steady),
+        ] {
+            let at = start + Duration::from_secs(seconds);
+            assert_eq!(damper.record(&check, &fail(), at), expected, "{seconds}s");
+        }
+    }
+
+    #[test]
+    fn the_first_result_is_taken_as_it_is() {
+        let check = check(FailAfter::Failures(3), 3);
+        let now = Instant::now();
+        let mut damper = Damper::default();
+        assert_eq!(damper.record(&check, &fail(), now), Damping::Steady);
+        assert_eq!(
+            damper.record(&check, &Outcome::Pass, now),
+            Damping::Recovering {
+                passes: 1,
+                needed: 3
+            }
+        );
+        let mut damper = Damper::default();
+        assert_eq!(damper.record(&check, &Outcome::Pass, now), Damping::Steady);
+    }
+
+    #[test]
+    fn busy_is_not_a_failure() {
+        let check = check(FailAfter::Failures(2), 1);
+        let busy = Outcome::Fail {
+            kind: ErrorKind::Busy,
+            message: "busy.".into(),
+        };
+        let mut damper = Damper::default();
+        let now = Instant::now();
+        damper.record(&check, &Outcome::Pass, now);
+        damper.record(&check, &fail(), now);
+        assert_eq!(damper.record(&check, &busy, now), Damping::Steady);
+        assert_eq!(
+            damper.record(&check, &fail(), now),
+            Damping::Holding { failures: 1 }
+        );
+    }
+}
