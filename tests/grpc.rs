@@ -42,7 +42,7 @@ fn state() -> AppState {
 /// background, and returns a client connected to it. The server runs on a
 /// runtime of its own, so that one stuck in a loop cannot starve the test's
 /// timers: the test then fails at its bound instead of hanging.
-async fn serve(service: HealthServer<HealthService<AppState>>) -> HealthClient<Channel> {
+async fn serve<T: HealthChecks>(service: HealthServer<HealthService<T>>) -> HealthClient<Channel> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener
         .set_nonblocking(true)
@@ -294,6 +294,59 @@ async fn a_failing_server_reports_not_serving_from_the_first_message() {
     let mut client = serve(health_server(probes)).await;
     let mut stream = watch(&mut client, "").await;
     assert_eq!(next(&mut stream).await, Some(NotServing));
+    state.db.set(Mode::Pass);
+    assert_eq!(next(&mut stream).await, Some(Serving));
+}
+
+/// A change that any run publishes (here, a kubelet's HTTP probe running
+/// the checks) reaches a watcher at once, not at its next interval.
+#[tokio::test]
+async fn watch_is_pushed_a_change_without_waiting_an_interval() {
+    let state = state();
+    let probes = state.probes();
+    let service = HealthService::new(probes.clone()).with_watch_interval(Duration::from_secs(3600));
+    let mut client = serve(HealthServer::new(service)).await;
+    let mut stream = watch(&mut client, "").await;
+    assert_eq!(next(&mut stream).await, Some(Serving));
+
+    state.db.set(Mode::Fail);
+    // The kubelet's readiness probe runs the checks and publishes.
+    assert!(!probes.readiness().await.status().is_ready());
+    let message = tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("the change reached the watcher without waiting for the 1h interval")
+        .expect("the call does not fail")
+        .map(|response| response.status());
+    assert_eq!(message, Some(NotServing));
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "300ms", interval = "300ms")]
+struct BackgroundState {
+    #[healthz]
+    db: Fake,
+}
+
+/// In background mode a watch runs no check of its own: the scheduler's
+/// runs feed it.
+#[tokio::test]
+async fn watch_in_background_mode_is_fed_by_the_schedule() {
+    let state = BackgroundState {
+        db: Fake::new(Mode::Pass),
+    };
+    let probes = state.probes();
+    let service = HealthService::new(probes.clone()).with_watch_interval(Duration::from_secs(3600));
+    let mut client = serve(HealthServer::new(service)).await;
+    let mut stream = watch(&mut client, "").await;
+    assert_eq!(next(&mut stream).await, Some(Serving));
+
+    state.db.set(Mode::Fail);
+    let message = tokio::time::timeout(BOUND, stream.message())
+        .await
+        .expect("a background run's result reached the watcher")
+        .expect("the call does not fail")
+        .map(|response| response.status());
+    assert_eq!(message, Some(NotServing));
     state.db.set(Mode::Pass);
     assert_eq!(next(&mut stream).await, Some(Serving));
 }

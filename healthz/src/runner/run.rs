@@ -103,11 +103,13 @@ impl<C: Checks> Run<C> {
                 detail.as_deref(),
             );
         }
-        // Nobody may be waiting any more; that is fine.
-        let _ = sender.send(Some(finished));
+        // Subscribers hear of the result before any probe can answer
+        // with it.
         if mine {
             self.checks.published(self.index);
         }
+        // Nobody may be waiting any more; that is fine.
+        let _ = sender.send(Some(finished));
     }
 }
 
