@@ -119,7 +119,10 @@ async fn background_probes_answer_from_the_snapshot_while_a_run_is_stuck() {
         assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
     }
     assert_eq!(gate.runs(), runs, "a probe started a run of its own");
-    assert!(!changes.has_changed().unwrap(), "a probe published a result");
+    assert!(
+        !changes.has_changed().unwrap(),
+        "a probe published a result"
+    );
 
     gate.open_again();
 }
@@ -169,7 +172,10 @@ async fn a_stopped_scheduler_turns_readiness_stale() {
         "{stale:?}"
     );
     let verbose = get(addr, "/readiness?verbose").await;
-    assert!(verbose.body.contains("[-]db failed: stale: last result"), "{verbose:?}");
+    assert!(
+        verbose.body.contains("[-]db failed: stale: last result"),
+        "{verbose:?}"
+    );
 }
 
 /// Dropping the last handle stops the schedule: the check stops running.
@@ -189,7 +195,11 @@ async fn the_schedule_stops_with_the_last_handle() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let calls = db.calls();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(db.calls(), calls, "the check ran after the probes were dropped");
+    assert_eq!(
+        db.calls(),
+        calls,
+        "the check ran after the probes were dropped"
+    );
 }
 
 #[derive(Clone, HealthChecks)]
@@ -211,19 +221,26 @@ async fn damping_rides_out_a_flap_and_needs_passes_to_recover() {
 
     state.db.set(Mode::Fail);
     let reply = get(addr, "/readiness").await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"), "failure 1");
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "OK"),
+        "failure 1"
+    );
     let verbose = get(addr, "/readiness?verbose").await;
     assert_eq!(verbose.status, StatusCode::OK, "failure 2: {verbose:?}");
     assert!(
-        verbose.body.contains(
-            "[~]db degraded: cannot connect to database (failure 2, not yet counted)"
-        ),
+        verbose
+            .body
+            .contains("[~]db degraded: cannot connect to database (failure 2, not yet counted)"),
         "{verbose:?}"
     );
     let reply = get(addr, "/readiness").await;
     assert_eq!(
         (reply.status, reply.body.as_str()),
-        (StatusCode::SERVICE_UNAVAILABLE, "db: cannot connect to database."),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "db: cannot connect to database."
+        ),
         "failure 3"
     );
 
@@ -231,7 +248,8 @@ async fn damping_rides_out_a_flap_and_needs_passes_to_recover() {
     let json = get(addr, "/readiness?format=json").await;
     assert_eq!(json.status, StatusCode::SERVICE_UNAVAILABLE, "{json:?}");
     assert!(
-        json.body.contains(r#""output":"recovering: 1 of 2 passes.","rawStatus":"pass""#),
+        json.body
+            .contains(r#""output":"recovering: 1 of 2 passes.","rawStatus":"pass""#),
         "{json:?}"
     );
     let reply = get(addr, "/readiness").await;
@@ -296,7 +314,10 @@ async fn subscribers_see_each_change_once() {
         assert!(report.draining);
         seen.push(report.status());
     }
-    assert_eq!(seen, [Status::Pass, Status::Fail, Status::Pass, Status::Fail]);
+    assert_eq!(
+        seen,
+        [Status::Pass, Status::Fail, Status::Pass, Status::Fail]
+    );
     let report = changes.borrow().clone();
     assert_eq!(report.checks[0].damping, Damping::Steady);
 }

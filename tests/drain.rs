@@ -1,54 +1,20 @@
 //! Graceful drain of a real process: the quickstart example, sent a real
 //! SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
+use support::quickstart::Quickstart;
 use support::{get, send};
 
 const DRAIN_DELAY: Duration = Duration::from_millis(2500);
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the quickstart on a free port and returns its address.
-fn start_quickstart(dir: &std::path::Path) -> (Process, SocketAddr) {
-    let mut child = Command::new(support::example_binary("quickstart"))
-        .env("BIND", "127.0.0.1:0")
-        .env("DRAIN_DELAY_MS", DRAIN_DELAY.as_millis().to_string())
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/app.sqlite3?mode=rwc", dir.display()),
-        )
-        .env_remove("MEMCACHE_URL")
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the quickstart example");
-    let stdout = child.stdout.take().expect("stdout");
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                let _ = sender.send(addr.trim().parse::<SocketAddr>().expect("address"));
-            }
-        }
-    });
-    let addr = receiver
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the quickstart did not print its address within 60s");
-    (Process(child), addr)
+/// Starts the quickstart on a free port, on a SQLite file in `dir`.
+fn start_quickstart(dir: &std::path::Path) -> Quickstart {
+    let url = format!("sqlite://{}/app.sqlite3?mode=rwc", dir.display());
+    let delay = DRAIN_DELAY.as_millis().to_string();
+    Quickstart::start(&url, &[("DRAIN_DELAY_MS", &delay)])
 }
 
 fn authorized(path: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
@@ -63,14 +29,15 @@ fn authorized(path: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
 async fn sigterm_drains_then_exits_after_the_delay() {
     let dir = std::env::temp_dir().join(format!("healthz-drain-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (mut process, addr) = start_quickstart(&dir);
+    let mut process = start_quickstart(&dir);
+    let addr = process.addr;
 
     support::verdict::assert_recovers(addr, Duration::from_secs(30)).await;
     assert_eq!(send(addr, authorized("/")).await.status, StatusCode::OK);
 
     let signalled = Instant::now();
     let status = Command::new("kill")
-        .args(["-TERM", &process.0.id().to_string()])
+        .args(["-TERM", &process.pid()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -103,7 +70,7 @@ async fn sigterm_drains_then_exits_after_the_delay() {
 
     // Then the process exits, cleanly, and not before the delay.
     let exit = loop {
-        if let Some(exit) = process.0.try_wait().unwrap() {
+        if let Some(exit) = process.child.try_wait().unwrap() {
             break exit;
         }
         assert!(

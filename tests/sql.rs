@@ -31,6 +31,40 @@ struct SqlState<P> {
     db: P,
 }
 
+/// The same, in background mode: the pool is checked every second on its
+/// own timer, and probes answer from the latest result.
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "500ms", interval = "1s")]
+struct BackgroundState<P> {
+    #[healthz]
+    db: P,
+}
+
+/// Which probes a fixture serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Probed {
+    /// [`SqlState`].
+    OnDemand,
+    /// [`StuckState`], with its short `busy_limit`.
+    Stuck,
+    /// [`BackgroundState`].
+    Background,
+}
+
+/// Waits (at most one interval, a deadline and the slack) for a background
+/// check's next run to see the fault, then asserts as `assert_unready`.
+async fn assert_unready_in_background(addr: std::net::SocketAddr, secrets: &[String]) {
+    let bound = Instant::now() + Duration::from_secs(1) + DEADLINE + support::verdict::SLACK;
+    while get(addr, "/readiness").await.status == http::StatusCode::OK {
+        assert!(
+            Instant::now() < bound,
+            "the background check never saw the fault"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_unready(addr, "db", MESSAGES, DEADLINE, secrets).await;
+}
+
 /// The same, with a short `busy_limit`.
 #[derive(Clone, HealthChecks)]
 #[healthz(timeout = "500ms", cache = "0s")]
@@ -121,15 +155,16 @@ macro_rules! sql_suite {
                 secrets: Vec<String>,
             }
 
-            /// `stuck`: probes of a [`StuckState`], with its short `busy_limit`.
-            async fn fixture(max: u32, test_before_acquire: bool, stuck: bool) -> Fixture {
+            async fn fixture(max: u32, test_before_acquire: bool, probed: Probed) -> Fixture {
                 let server = Server::start($kind);
                 let proxy = FaultProxy::start(server.addr());
                 let pool = pool(&server.url_via(proxy.addr()), max, test_before_acquire);
-                let app = if stuck {
-                    app(pool.clone(), StuckState { db: pool.clone() }.probes())
-                } else {
-                    app(pool.clone(), SqlState { db: pool.clone() }.probes())
+                let app = match probed {
+                    Probed::OnDemand => app(pool.clone(), SqlState { db: pool.clone() }.probes()),
+                    Probed::Stuck => app(pool.clone(), StuckState { db: pool.clone() }.probes()),
+                    Probed::Background => {
+                        app(pool.clone(), BackgroundState { db: pool.clone() }.probes())
+                    }
                 };
                 let addr = serve(app).await;
                 let secrets = secrets(&server, &proxy);
@@ -143,6 +178,29 @@ macro_rules! sql_suite {
                 }
             }
 
+            /// Background mode under the same faults and load: the
+            /// snapshot turns unready within one interval of each fault,
+            /// and ready again without a restart.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn background_mode_sees_every_fault_under_the_apps_own_load() {
+                let Fixture {
+                    mut server,
+                    proxy,
+                    pool,
+                    addr,
+                    secrets,
+                } = fixture(POOL_SIZE, true, Probed::Background).await;
+                let load = AppLoad::start(addr, "/query", APP_CLIENTS);
+                load.wait_for_success(20, RECOVERY).await;
+
+                every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
+                    assert_unready_in_background(addr, &secrets)
+                })
+                .await;
+                load.stop().await;
+                app_query(&pool).await;
+            }
+
             /// Every fault, each while the app's own requests keep more
             /// queries in flight than the pool has connections.
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,7 +211,7 @@ macro_rules! sql_suite {
                     pool,
                     addr,
                     secrets,
-                } = fixture(POOL_SIZE, true, false).await;
+                } = fixture(POOL_SIZE, true, Probed::OnDemand).await;
                 let load = AppLoad::start(addr, "/query", APP_CLIENTS);
                 load.wait_for_success(20, RECOVERY).await;
 
@@ -177,7 +235,7 @@ macro_rules! sql_suite {
                     pool,
                     addr,
                     secrets,
-                } = fixture(1, false, false).await;
+                } = fixture(1, false, Probed::OnDemand).await;
                 app_query(&pool).await;
                 // The scenario needs the one connection idle in the pool, so
                 // that the check is what takes it.
@@ -237,7 +295,7 @@ macro_rules! sql_suite {
                     pool,
                     addr,
                     secrets,
-                } = fixture(POOL_SIZE, false, true).await;
+                } = fixture(POOL_SIZE, false, Probed::Stuck).await;
                 // Without a ping on acquire, an idle dead connection is
                 // handed to the next query and sticks there too: every
                 // connection of the pool ends up stuck.

@@ -125,6 +125,7 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 pub mod fake;
 pub mod fault;
 pub mod load;
+pub mod quickstart;
 pub mod scenarios;
 pub mod servers;
 pub mod verdict;
