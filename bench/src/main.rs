@@ -35,6 +35,7 @@ use tokio::process::{Child, Command};
 
 mod cpu;
 mod fault;
+mod fleet;
 mod inproc;
 mod load;
 mod serve;
@@ -72,7 +73,7 @@ fn usage() -> ! {
     eprintln!(
         "usage:\n  healthz-bench run [--seconds S] [--rounds R] [--connections C] [--million N]\n    \
          [--wrk | --no-wrk] [--wrk-threads T] [--wrk-connections C]\n    \
-         [--parts load,storm,fault,blackhole,memory] [--raw]\n    \
+         [--parts load,storm,fault,blackhole,memory,fleet] [--raw]\n    \
          [--servers NAME,...] [--fault-seconds S] [--fault-clients C]\n  \
          healthz-bench inproc [--rounds R] [--calls N]\n  \
          healthz-bench serve KIND [--pg URL --memcache URL] [--workers N]\n  \
@@ -254,6 +255,8 @@ const SERVERS: &[(&str, Launch)] = &[
     ("bare", Launch::Bench("bare", &[])),
     ("app", Launch::Bench("app", &[])),
     ("layered", Launch::Bench("layered", &[])),
+    ("background", Launch::Bench("background", &[])),
+    ("slow-on-demand", Launch::Bench("slow-on-demand", &[])),
     ("hyper-ok", Launch::Bench("hyper-ok", &[])),
     ("hyper-ok-1w", Launch::Bench("hyper-ok", &["--workers", "1"])),
     ("hyper-auto-ok", Launch::Bench("hyper-auto-ok", &[])),
@@ -286,6 +289,8 @@ const fn scenario(name: &'static str, server: &'static str, path: &'static str) 
 
 // Names of the scenarios the figures divide.
 const BARE: &str = "bare hyper OK (1 worker, nodelay)";
+const BACKGROUND: &str = "/readiness, background mode, 400ms check";
+const SLOW_ON_DEMAND: &str = "/readiness, on demand (1s cache), 400ms check";
 const HYPER_OK: &str = "hyper OK, examples/hyper.rs construction";
 const HYPER_MIRROR: &str = "hyper example mirror: /healthz";
 const HYPER_OK_1W: &str = "hyper OK, same construction, 1 worker";
@@ -306,6 +311,8 @@ const SCENARIOS: &[Scenario] = &[
     scenario("app through the layer", "layered", "/"),
     scenario("/healthz", "layered", "/healthz"),
     scenario("/readiness (cached)", "layered", "/readiness"),
+    scenario(BACKGROUND, "background", "/readiness"),
+    scenario(SLOW_ON_DEMAND, "slow-on-demand", "/readiness"),
     // As the examples serve: tokio's default runtime (2 workers here).
     scenario(HYPER_OK, "hyper-ok", "/"),
     scenario(HYPER_MIRROR, "hyper-layered", "/healthz"),
@@ -340,6 +347,8 @@ const RATIOS: &[(&str, &str, &str, Option<f64>)] = &[
     ("pass-through: app through the layer ÷ app without", "app through the layer", "app, no layer", Some(0.98)),
     ("`/healthz` ÷ bare hyper OK", "/healthz", BARE, Some(0.95)),
     ("`/readiness` from cache ÷ bare hyper OK", "/readiness (cached)", BARE, Some(0.9)),
+    ("background-mode `/readiness` (400ms check) ÷ bare hyper OK", BACKGROUND, BARE, Some(0.9)),
+    ("on-demand `/readiness` (400ms check, 1s cache) ÷ bare hyper OK", SLOW_ON_DEMAND, BARE, None),
     ("hyper example (mirror) `/healthz` ÷ hyper OK, same construction", HYPER_MIRROR, HYPER_OK, Some(0.97)),
     ("hyper example binary `/healthz` ÷ hyper OK, same construction", HYPER_BINARY, HYPER_OK, Some(0.97)),
     ("same, 1 worker each", HYPER_MIRROR_1W, HYPER_OK_1W, Some(0.97)),
@@ -634,6 +643,9 @@ async fn run_all(settings: Settings) {
     }
     if settings.part("memory") {
         memory(&bench, settings.connections, settings.million).await;
+    }
+    if settings.part("fleet") {
+        fleet::run(&bench.postgres.url()).await;
     }
     println!("\nlines the servers wrote (stdout and stderr):");
     for (name, server) in &bench.servers {

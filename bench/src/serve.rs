@@ -3,7 +3,8 @@
 //! - `bare`, `app`, `layered`: the DESIGN §7 trio on one worker thread,
 //!   served by `support::serve` (hyper's HTTP/1 builder, `TCP_NODELAY`): a
 //!   bare hyper "OK" server, a small axum app, the same app with the probes
-//!   layer.
+//!   layer; `background` and `slow-on-demand`: the app with probes of a
+//!   400ms check, in background mode and on demand.
 //! - `hyper-ok`, `hyper-layered`, `hyper-auto-ok`: the construction of
 //!   `examples/hyper.rs` (its accept loop, hyper's HTTP/1 builder per
 //!   connection, `TowerToHyperService`, no `TCP_NODELAY`), answering `OK`,
@@ -59,6 +60,12 @@ pub fn main(args: &[String]) {
             "bare" => serve(tower::service_fn(ok)).await,
             "app" => serve(app()).await,
             "layered" => serve(app().layer(state().probes())).await,
+            "background" => {
+                let probes = SlowBackground::new(&pg).probes();
+                probes.start_background();
+                serve(app().layer(probes)).await
+            }
+            "slow-on-demand" => serve(app().layer(SlowOnDemand::new(&pg).probes())).await,
             "hyper-ok" => hyper_example_loop(bind().await, tower::service_fn(ok), Builder::Http1),
             "hyper-auto-ok" => {
                 hyper_example_loop(bind().await, tower::service_fn(ok), Builder::Auto)
@@ -170,6 +177,58 @@ where
         }
     });
     addr
+}
+
+/// A dependency whose check takes 400ms: a real `SELECT 1` on PostgreSQL
+/// after a 400ms wait (a slow network, a loaded server).
+#[derive(Clone)]
+pub(crate) struct SlowDb(sqlx::PgPool);
+
+async fn slow_select(db: &SlowDb) -> Result<(), sqlx::Error> {
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    sqlx::query("SELECT 1").execute(&db.0).await.map(drop)
+}
+
+fn slow_db(database_url: &str) -> SlowDb {
+    SlowDb(
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_lazy(database_url)
+            .expect("database URL"),
+    )
+}
+
+/// The 400ms check in background mode: probes answer from its snapshot.
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "800ms", interval = "1s")]
+pub(crate) struct SlowBackground {
+    #[healthz(with = slow_select)]
+    db: SlowDb,
+}
+
+impl SlowBackground {
+    fn new(database_url: &str) -> Self {
+        Self {
+            db: slow_db(database_url),
+        }
+    }
+}
+
+/// The same check on demand, cached for the default 1s: a probe that finds
+/// the cache expired waits for the 400ms run.
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "800ms")]
+pub(crate) struct SlowOnDemand {
+    #[healthz(with = slow_select)]
+    db: SlowDb,
+}
+
+impl SlowOnDemand {
+    fn new(database_url: &str) -> Self {
+        Self {
+            db: slow_db(database_url),
+        }
+    }
 }
 
 /// `examples/hyper.rs`'s dependency: a TCP endpoint that must accept.

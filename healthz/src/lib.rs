@@ -65,9 +65,11 @@
 //!    probe, through [`ProbeRequest`]; liveness, drain and an open startup
 //!    probe are answered without running anything.
 //! 4. **`probes`**: the [`Probes`] handle: every check concurrently under
-//!    the probe deadline, the startup latch, the drain switch.
+//!    the probe deadline, the startup latch, the drain switch, background
+//!    mode and [subscribers](Probes::subscribe).
 //! 5. **`runner`** (private): one slot per check: the result cache,
-//!    single-flight, and the bounds on runs that outlive their deadline.
+//!    single-flight, the bounds on runs that outlive their deadline, flap
+//!    damping, and the timers of background checks.
 //! 6. **[`check`]**: the [`Check`] trait and [`CheckError`] (re-exported
 //!    here), and what a check may ask of its run (its deadline,
 //!    [`check::blocking`]).
@@ -77,8 +79,10 @@
 //!    renderings.
 //!
 //! The derive (`healthz-derive`) produces the [`Config`] and the dispatch
-//! from a check's index to its field; [`kubernetes`] prints probe settings
-//! from that [`Config`].
+//! from a check's index to its field; [`kubernetes`] prints (and
+//! cross-checks) probe settings from that [`Config`], and [`exec`] answers
+//! exec probes from the running server. [`watchdog`] is the crate's own
+//! liveness check.
 //!
 //! # Feature flags
 //!
