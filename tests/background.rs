@@ -76,18 +76,7 @@ struct GatedState {
 }
 
 async fn readiness_until(addr: std::net::SocketAddr, status: StatusCode) -> support::Reply {
-    let started = std::time::Instant::now();
-    loop {
-        let reply = get(addr, "/readiness").await;
-        if reply.status == status {
-            return reply;
-        }
-        assert!(
-            started.elapsed() < BOUND,
-            "readiness never answered {status}: last {reply:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::verdict::until_status(addr, "/readiness", status, BOUND).await
 }
 
 /// While a background run is stuck in its dependency, probes answer from

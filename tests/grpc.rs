@@ -104,9 +104,31 @@ async fn watch(
 
 /// The next message of a watch, `None` if the call ended (with `OK`).
 async fn next(stream: &mut Streaming<HealthCheckResponse>) -> Option<ServingStatus> {
-    tokio::time::timeout(BOUND, stream.message())
+    next_within(stream, BOUND, "a message or the end within the bound").await
+}
+
+/// Serves `probes` with a watch interval of an hour, so that only pushed
+/// changes can arrive in time, and opens a readiness watch that has said
+/// `SERVING`.
+async fn pushed_watch<T: HealthChecks>(
+    probes: &Probes<T>,
+) -> (HealthClient<Channel>, Streaming<HealthCheckResponse>) {
+    let service = HealthService::new(probes.clone()).with_watch_interval(Duration::from_secs(3600));
+    let mut client = serve(HealthServer::new(service)).await;
+    let mut stream = watch(&mut client, "").await;
+    assert_eq!(next(&mut stream).await, Some(Serving));
+    (client, stream)
+}
+
+/// The next message within `bound`, which is `what` the test waits for.
+async fn next_within(
+    stream: &mut Streaming<HealthCheckResponse>,
+    bound: Duration,
+    what: &str,
+) -> Option<ServingStatus> {
+    tokio::time::timeout(bound, stream.message())
         .await
-        .expect("a message or the end within the bound")
+        .expect(what)
         .expect("the call does not fail")
         .map(|response| response.status())
 }
@@ -216,17 +238,15 @@ async fn watch_follows_readiness_and_ends_at_drain() {
 async fn watch_sees_the_drain_at_once() {
     let state = state();
     let probes = state.probes();
-    let service = HealthService::new(probes.clone()).with_watch_interval(Duration::from_secs(3600));
-    let mut client = serve(HealthServer::new(service)).await;
-    let mut stream = watch(&mut client, "").await;
-    assert_eq!(next(&mut stream).await, Some(Serving));
+    let (_client, mut stream) = pushed_watch(&probes).await;
 
     probes.drain();
-    let message = tokio::time::timeout(Duration::from_secs(2), stream.message())
-        .await
-        .expect("the drain reached the watcher without waiting for the interval")
-        .expect("the call does not fail")
-        .map(|response| response.status());
+    let message = next_within(
+        &mut stream,
+        Duration::from_secs(2),
+        "the drain reached the watcher without waiting for the interval",
+    )
+    .await;
     assert_eq!(message, Some(NotServing));
     assert_eq!(next(&mut stream).await, None);
 }
@@ -304,19 +324,17 @@ async fn a_failing_server_reports_not_serving_from_the_first_message() {
 async fn watch_is_pushed_a_change_without_waiting_an_interval() {
     let state = state();
     let probes = state.probes();
-    let service = HealthService::new(probes.clone()).with_watch_interval(Duration::from_secs(3600));
-    let mut client = serve(HealthServer::new(service)).await;
-    let mut stream = watch(&mut client, "").await;
-    assert_eq!(next(&mut stream).await, Some(Serving));
+    let (_client, mut stream) = pushed_watch(&probes).await;
 
     state.db.set(Mode::Fail);
     // The kubelet's readiness probe runs the checks and publishes.
     assert!(!probes.readiness().await.status().is_ready());
-    let message = tokio::time::timeout(Duration::from_secs(5), stream.message())
-        .await
-        .expect("the change reached the watcher without waiting for the 1h interval")
-        .expect("the call does not fail")
-        .map(|response| response.status());
+    let message = next_within(
+        &mut stream,
+        Duration::from_secs(5),
+        "the change reached the watcher without waiting for the 1h interval",
+    )
+    .await;
     assert_eq!(message, Some(NotServing));
 }
 
@@ -335,17 +353,15 @@ async fn watch_in_background_mode_is_fed_by_the_schedule() {
         db: Fake::new(Mode::Pass),
     };
     let probes = state.probes();
-    let service = HealthService::new(probes.clone()).with_watch_interval(Duration::from_secs(3600));
-    let mut client = serve(HealthServer::new(service)).await;
-    let mut stream = watch(&mut client, "").await;
-    assert_eq!(next(&mut stream).await, Some(Serving));
+    let (_client, mut stream) = pushed_watch(&probes).await;
 
     state.db.set(Mode::Fail);
-    let message = tokio::time::timeout(BOUND, stream.message())
-        .await
-        .expect("a background run's result reached the watcher")
-        .expect("the call does not fail")
-        .map(|response| response.status());
+    let message = next_within(
+        &mut stream,
+        BOUND,
+        "a background run's result reached the watcher",
+    )
+    .await;
     assert_eq!(message, Some(NotServing));
     state.db.set(Mode::Pass);
     assert_eq!(next(&mut stream).await, Some(Serving));

@@ -4,13 +4,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use healthz::watchdog::Watchdog;
 use healthz::HealthChecks;
 use http::StatusCode;
 use support::fake::{Fake, Mode};
-use support::{get, serve, Reply};
+use support::{get, serve};
 
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -23,19 +23,8 @@ struct State {
     db: Fake,
 }
 
-async fn liveness_until(addr: std::net::SocketAddr, status: StatusCode) -> Reply {
-    let started = Instant::now();
-    loop {
-        let reply = get(addr, "/healthz").await;
-        if reply.status == status {
-            return reply;
-        }
-        assert!(
-            started.elapsed() < BOUND,
-            "liveness never answered {status}: {reply:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+async fn liveness_until(addr: std::net::SocketAddr, status: StatusCode) -> support::Reply {
+    support::verdict::until_status(addr, "/healthz", status, BOUND).await
 }
 
 /// The probes are served from this test's runtime; the watchdog watches an

@@ -88,3 +88,25 @@ pub async fn assert_recovers(addr: SocketAddr, bound: Duration) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Polls `GET path` until it answers `status` (at most `bound`), and
+/// returns that answer.
+pub async fn until_status(
+    addr: SocketAddr,
+    path: &str,
+    status: StatusCode,
+    bound: Duration,
+) -> Reply {
+    let started = Instant::now();
+    loop {
+        let reply = get(addr, path).await;
+        if reply.status == status {
+            return reply;
+        }
+        assert!(
+            started.elapsed() < bound,
+            "{path} never answered {status} within {bound:?}: last {reply:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -354,11 +354,9 @@ pub(super) fn flag(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &Key) -> syn::Res
         skip(meta.input)?;
         return Ok(None);
     }
-    let value: Expr = meta.value()?.parse()?;
-    let mut value = value;
-    while let Expr::Group(group) = value {
-        value = *group.expr;
-    }
+    let Some(value) = expr(cx, meta, key)? else {
+        return Ok(None);
+    };
     match &value {
         Expr::Lit(ExprLit {
             lit: Lit::Bool(literal),

@@ -47,7 +47,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::probes::HealthChecks;
-use crate::report::DisplayAge;
+use crate::report::{push_json_escaped, DisplayAge};
 
 mod rules;
 
@@ -308,16 +308,7 @@ fn default_timeout_seconds(deadline: Duration) -> u64 {
 /// A string as a JSON (and so YAML flow) string literal.
 fn json_string(text: &str) -> String {
     let mut quoted = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(quoted, "\\u{:04x}", u32::from(c));
-            }
-            c => quoted.push(c),
-        }
-    }
+    push_json_escaped(&mut quoted, text);
     quoted.push('"');
     quoted
 }

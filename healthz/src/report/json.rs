@@ -58,7 +58,8 @@ pub(crate) fn json_without_checks(pass: bool, output: &str) -> String {
     body
 }
 
-fn push_json_escaped(out: &mut String, text: &str) {
+/// Appends `text` as the inside of a JSON string literal.
+pub(crate) fn push_json_escaped(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),

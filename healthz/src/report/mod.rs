@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 
 mod json;
 
-pub(crate) use json::json_without_checks;
+pub(crate) use json::{json_without_checks, push_json_escaped};
 use std::time::{Duration, SystemTime};
 
 use crate::check::ErrorKind;
