@@ -124,9 +124,7 @@ impl Slot {
         // coherent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-impl Slot {
     /// The latest published result, if any.
     pub(crate) fn last(&self) -> Option<CheckReport> {
         self.lock().last.as_ref().map(|last| last.report.clone())
