@@ -95,6 +95,8 @@
 //! | `memcache` | [`Check`] for `memcache::Client` (memcache 0.21) and `checks::memcache::MemcacheClient`: `stats` on every server |
 //! | `redis` | [`Check`] for `redis::aio::ConnectionManager` and `MultiplexedConnection` (redis 1.x): `PING` |
 //! | `deadpool-redis` | [`Check`] for `deadpool_redis::Pool` (deadpool-redis 0.23): `PING` on a pooled connection |
+//! | `tokio-postgres` | [`Check`] for `tokio_postgres::Client` (tokio-postgres 0.7): `SELECT 1` under the deadline |
+//! | `deadpool-postgres` | [`Check`] for `deadpool_postgres::Pool` (deadpool-postgres 0.14): `SELECT 1` on a pooled connection |
 //! | `metrics` | check status, duration and transitions through the `metrics` facade (see [Metrics](#metrics)) |
 //! | `actix` | an actix-web 4 middleware answering the probes (see `healthz::actix`) |
 //! | `grpc` | a `grpc.health.v1.Health` service for tonic (see `healthz::grpc`) |

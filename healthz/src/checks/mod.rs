@@ -10,6 +10,8 @@
 #[cfg(feature = "memcache")]
 pub mod memcache;
 mod pool;
+#[cfg(feature = "tokio-postgres")]
+mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(any(feature = "sqlx", feature = "sqlx-0-9"))]
