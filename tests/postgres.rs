@@ -35,7 +35,7 @@ struct ClientState {
 fn config(addr: std::net::SocketAddr) -> tokio_postgres::Config {
     let mut config = tokio_postgres::Config::new();
     config
-        .host(&addr.ip().to_string())
+        .host(addr.ip().to_string())
         .port(addr.port())
         .user(USER)
         .password(PASSWORD)
