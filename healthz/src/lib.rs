@@ -97,6 +97,7 @@
 //! | `deadpool-redis` | [`Check`] for `deadpool_redis::Pool` (deadpool-redis 0.23): `PING` on a pooled connection |
 //! | `tokio-postgres` | [`Check`] for `tokio_postgres::Client` (tokio-postgres 0.7): `SELECT 1` under the deadline |
 //! | `deadpool-postgres` | [`Check`] for `deadpool_postgres::Pool` (deadpool-postgres 0.14): `SELECT 1` on a pooled connection |
+//! | `hyper-util` | `checks::http::Upstream`: `GET` on your hyper-util client, status in range, never following a redirect |
 //! | `metrics` | check status, duration and transitions through the `metrics` facade (see [Metrics](#metrics)) |
 //! | `actix` | an actix-web 4 middleware answering the probes (see `healthz::actix`) |
 //! | `grpc` | a `grpc.health.v1.Health` service for tonic (see `healthz::grpc`) |
