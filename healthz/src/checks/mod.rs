@@ -7,6 +7,8 @@
 //! constructors, [`blocking`](crate::check::blocking) for a synchronous
 //! client, and `pool` for the rule every pooled backend follows.
 
+#[cfg(feature = "tonic")]
+pub mod grpc;
 #[cfg(feature = "hyper-util")]
 pub mod http;
 #[cfg(feature = "memcache")]
