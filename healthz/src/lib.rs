@@ -99,6 +99,7 @@
 //! | `deadpool-postgres` | [`Check`] for `deadpool_postgres::Pool` (deadpool-postgres 0.14): `SELECT 1` on a pooled connection |
 //! | `hyper-util` | `checks::http::Upstream`: `GET` on your hyper-util client, status in range, never following a redirect |
 //! | `tonic` | `checks::grpc::Upstream`: the `grpc.health.v1` `Check` call on your tonic `Channel`, `SERVING` passes |
+//! | `async-nats` | [`Check`] for `async_nats::Client` (async-nats 0.51): connected, and a round trip the server answers |
 //! | `metrics` | check status, duration and transitions through the `metrics` facade (see [Metrics](#metrics)) |
 //! | `actix` | an actix-web 4 middleware answering the probes (see `healthz::actix`) |
 //! | `grpc` | a `grpc.health.v1.Health` service for tonic (see `healthz::grpc`) |

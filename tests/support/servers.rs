@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 const START_BOUND: Duration = Duration::from_secs(60);
 
 /// The command that installs every server the tests use.
-pub const INSTALL: &str = "bash scripts/provision.sh (or: apt-get install -y postgresql mariadb-server memcached redis-server)";
+pub const INSTALL: &str = "bash scripts/provision.sh (or: apt-get install -y postgresql mariadb-server memcached redis-server nats-server)";
 
 /// The user servers that refuse to run as root are started as.
 const UNPRIVILEGED: (u32, u32) = (65534, 65534);
@@ -27,6 +27,7 @@ pub enum Kind {
     MariaDb,
     Memcached,
     Redis,
+    Nats,
 }
 
 /// A server process on a loopback port, with its data directory.
@@ -91,6 +92,7 @@ impl Server {
             }
             Kind::Memcached => format!("memcache://{addr}"),
             Kind::Redis => format!("redis://{addr}/"),
+            Kind::Nats => format!("nats://{addr}"),
         }
     }
 
@@ -237,7 +239,7 @@ impl Server {
                 );
                 std::fs::write(self.dir.path().join("init.sql"), init).expect("write init.sql");
             }
-            Kind::Memcached | Kind::Redis => {
+            Kind::Memcached | Kind::Redis | Kind::Nats => {
                 std::fs::create_dir_all(&data).expect("create data dir");
             }
         }
@@ -313,6 +315,11 @@ impl Server {
                     .arg(&data);
                 command
             }
+            Kind::Nats => {
+                let mut command = Command::new(find("nats-server", Kind::Nats));
+                command.args(["-a", "127.0.0.1", "-p", &port]);
+                command
+            }
         };
         let child = command
             .args(&self.extra)
@@ -371,6 +378,10 @@ impl Server {
                         .read(&mut buffer)
                         .is_ok_and(|n| buffer[..n].starts_with(b"+PONG"))
             }
+            // NATS greets every connection with its INFO line.
+            Kind::Nats => stream
+                .read(&mut buffer)
+                .is_ok_and(|n| buffer[..n].starts_with(b"INFO ")),
             // MariaDB greets first; a greeting arrives only once it serves,
             // and an init-file has run by then.
             Kind::MariaDb => stream

@@ -13,6 +13,8 @@ pub mod grpc;
 pub mod http;
 #[cfg(feature = "memcache")]
 pub mod memcache;
+#[cfg(feature = "async-nats")]
+mod nats;
 mod pool;
 #[cfg(feature = "tokio-postgres")]
 mod postgres;
