@@ -50,6 +50,7 @@ impl Upstream {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl crate::Check for Upstream {
     async fn check(&self) -> Result<(), CheckError> {
         let deadline = deadline_or_default();

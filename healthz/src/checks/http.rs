@@ -82,6 +82,7 @@ impl<C> Upstream<C> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<C> crate::Check for Upstream<C>
 where
     C: Connect + Clone + Send + Sync + 'static,
