@@ -56,12 +56,12 @@ impl<C> Default for PoolProbe<C> {
 
 impl<C: Send + 'static> PoolProbe<C> {
     /// The state the current check kept from its last run.
-    pub(crate) fn take() -> Self {
+    fn take() -> Self {
         check::take_local()
     }
 
     /// Keeps this state for the next run.
-    pub(crate) fn keep(self) {
+    fn keep(self) {
         check::put_local(self);
     }
 
@@ -224,6 +224,47 @@ impl<C: Send + 'static> PoolProbe<C> {
                 Err(self.saturated(started, proof, in_use(), public))
             }
         }
+    }
+}
+
+impl<C: Send + 'static> PoolProbe<C> {
+    /// [`check`](Self::check) with the state the current check kept from
+    /// its last run, kept again for the next: what every pooled backend
+    /// calls, with the same arguments.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call per backend, named by position"
+    )]
+    pub(crate) async fn run<T, E, Open, Use>(
+        deadline: Instant,
+        public: &'static str,
+        looks_saturated: bool,
+        acquire: impl Future<Output = Acquired<T>>,
+        use_pooled: impl FnOnce(T) -> Use,
+        in_use: impl FnOnce() -> String,
+        open: impl FnOnce() -> Open,
+        ping: impl FnOnce(&mut C) -> Ping<'_, E>,
+    ) -> Result<(), CheckError>
+    where
+        Open: Future<Output = Result<C, E>>,
+        Use: Future<Output = Result<(), CheckError>>,
+        E: Display + Send + Sync + 'static,
+    {
+        let mut probe = Self::take();
+        let result = probe
+            .check(
+                deadline,
+                public,
+                looks_saturated,
+                acquire,
+                use_pooled,
+                in_use,
+                open,
+                ping,
+            )
+            .await;
+        probe.keep();
+        result
     }
 }
 

@@ -86,20 +86,16 @@ impl crate::Check for deadpool_postgres::Pool {
             format!("{} of {}", status.size, status.max_size)
         };
         let open = || self.manager().create();
-        let mut probe = PoolProbe::take();
-        let result = probe
-            .check(
-                deadline,
-                CheckError::DATABASE,
-                looks_saturated,
-                acquire,
-                use_pooled,
-                in_use,
-                open,
-                probe_ping,
-            )
-            .await;
-        probe.keep();
-        result
+        PoolProbe::run(
+            deadline,
+            CheckError::DATABASE,
+            looks_saturated,
+            acquire,
+            use_pooled,
+            in_use,
+            open,
+            probe_ping,
+        )
+        .await
     }
 }

@@ -98,23 +98,19 @@ impl crate::Check for deadpool_redis::Pool {
                 .await
                 .map_err(|error| error.to_string())
         };
-        let mut probe = PoolProbe::take();
-        let result = probe
-            .check(
-                deadline,
-                CheckError::REDIS,
-                looks_saturated,
-                acquire,
-                use_pooled,
-                || {
-                    let status = self.status();
-                    format!("{} of {}", status.size, status.max_size)
-                },
-                open,
-                probe_ping,
-            )
-            .await;
-        probe.keep();
-        result
+        PoolProbe::run(
+            deadline,
+            CheckError::REDIS,
+            looks_saturated,
+            acquire,
+            use_pooled,
+            || {
+                let status = self.status();
+                format!("{} of {}", status.size, status.max_size)
+            },
+            open,
+            probe_ping,
+        )
+        .await
     }
 }

@@ -84,21 +84,17 @@ macro_rules! pool_check {
                 };
                 let options = self.connect_options();
                 let open = || $sqlx::ConnectOptions::connect(&*options);
-                let mut probe = PoolProbe::<DB::Connection>::take();
-                let result = probe
-                    .check(
-                        deadline,
-                        CheckError::DATABASE,
-                        looks_saturated,
-                        acquire,
-                        use_pooled,
-                        || format!("{} of {max}", self.size()),
-                        open,
-                        select_one::<DB>,
-                    )
-                    .await;
-                probe.keep();
-                result
+                PoolProbe::<DB::Connection>::run(
+                    deadline,
+                    CheckError::DATABASE,
+                    looks_saturated,
+                    acquire,
+                    use_pooled,
+                    || format!("{} of {max}", self.size()),
+                    open,
+                    select_one::<DB>,
+                )
+                .await
             }
         }
     };
