@@ -118,6 +118,12 @@ impl Server {
     /// Kills the server (SIGKILL): no goodbye to its clients.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // The whole process group, as when a container is killed:
+            // PostgreSQL's backends would otherwise outlive the postmaster
+            // for a moment and still answer their connections' queries.
+            let _ = Command::new("kill")
+                .args(["-9", "--", &format!("-{}", child.id())])
+                .status();
             let _ = child.kill();
             let _ = child.wait();
         }
