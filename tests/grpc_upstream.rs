@@ -1,6 +1,8 @@
 //! The gRPC upstream check: the standard `grpc.health.v1` `Check` call on
 //! a tonic `Channel`, against a real tonic server (healthz's own health
-//! service, whose answer the test sets) behind the fault proxy.
+//! service, whose answer the test sets) behind the fault proxy; then
+//! against a separate upstream process, stopped, killed and restarted under
+//! the app's own calls on the same channel.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,9 @@ use healthz::HealthChecks;
 use http::StatusCode;
 use support::fake::{Fake, Mode};
 use support::fault::{Fault, FaultProxy};
-use support::verdict::{assert_no_secrets, SLACK};
+use support::load::{every_fault_under_load, AppLoad};
+use support::servers::{Kind, Server};
+use support::verdict::{assert_no_secrets, assert_recovers, assert_unready, SLACK};
 use support::{get, serve};
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -122,4 +126,59 @@ async fn the_upstreams_health_service_decides_and_faults_fail_within_the_deadlin
         }
         readiness_until(addr, "/readiness/billing", StatusCode::OK).await;
     }
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "500ms", cache = "0s")]
+struct Billing {
+    #[healthz]
+    billing: Upstream,
+}
+
+/// The app's own calls go through the same channel as the check.
+async fn call_billing(
+    axum::extract::State(channel): axum::extract::State<tonic::transport::Channel>,
+) -> StatusCode {
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: "billing".to_owned(),
+    };
+    match tokio::time::timeout(Duration::from_secs(2), client.check(request)).await {
+        Ok(Ok(_)) => StatusCode::OK,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_under_the_apps_own_load() {
+    let mut server = Server::start(Kind::GrpcUpstream);
+    let proxy = FaultProxy::start(server.addr());
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", proxy.addr()))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(1))
+        .connect_lazy();
+    let state = Billing {
+        billing: Upstream::new(channel.clone(), "billing"),
+    };
+    let app = axum::Router::new()
+        .route("/call", axum::routing::get(call_billing))
+        .with_state(channel)
+        .layer(state.probes());
+    let addr = serve(app).await;
+    let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
+    assert_recovers(addr, RECOVERY).await;
+    let load = AppLoad::start(addr, "/call", 4);
+    load.wait_for_success(20, RECOVERY).await;
+    every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
+        assert_unready(
+            addr,
+            "billing",
+            &["cannot reach upstream.", "timed out after 500ms."],
+            Duration::from_millis(500),
+            &secrets,
+        )
+    })
+    .await;
+    load.stop().await;
+    assert_eq!(get(addr, "/readiness").await.status, StatusCode::OK);
 }

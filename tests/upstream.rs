@@ -1,8 +1,12 @@
 //! The HTTP upstream check against a hostile local upstream: a huge body,
 //! a body that trickles, a redirect off the host, a 500 with a body worth
-//! hiding, a server that never answers, and one that goes away.
+//! hiding, a server that never answers, and one that goes away; on each
+//! client the check supports.
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -12,11 +16,14 @@ use bytes::Bytes;
 use healthz::checks::http::Upstream;
 use healthz::HealthChecks;
 use http::StatusCode;
+use http::Uri;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use support::fault::{Fault, FaultProxy};
-use support::verdict::{assert_no_secrets, SLACK};
+use support::load::AppLoad;
+use support::servers::{Kind, Server};
+use support::verdict::{assert_no_secrets, assert_recovers, assert_unready, SLACK};
 use support::{get as probe, serve};
 
 const DEADLINE: Duration = Duration::from_millis(300);
@@ -25,7 +32,7 @@ const UPSTREAM_SECRET: &str = "internal-stack-trace-at-billing.internal";
 const URL_PASSWORD: &str = "hunter2";
 
 /// The hostile upstream: one route per way of misbehaving.
-fn upstream() -> axum::Router {
+fn upstream(trap: SocketAddr) -> axum::Router {
     axum::Router::new()
         .route("/ok", get(|| async { "fine" }))
         .route(
@@ -54,10 +61,10 @@ fn upstream() -> axum::Router {
         )
         .route(
             "/redirect",
-            get(|| async {
+            get(move || async move {
                 Response::builder()
                     .status(StatusCode::FOUND)
-                    .header("location", "http://elsewhere.invalid/steal")
+                    .header("location", format!("http://{trap}/steal"))
                     .body(Body::from(UPSTREAM_SECRET))
                     .unwrap()
             }),
@@ -74,35 +81,63 @@ fn upstream() -> axum::Router {
         .route("/hang", get(std::future::pending::<&'static str>))
 }
 
-type Http = Upstream<HttpConnector>;
-
 #[derive(Clone, HealthChecks)]
 #[healthz(timeout = "300ms", cache = "0s")]
-struct State {
+struct State<T: healthz::checks::http::Client + Clone> {
     #[healthz]
-    ok: Http,
+    ok: Upstream<T>,
     #[healthz]
-    huge: Http,
+    huge: Upstream<T>,
     #[healthz]
-    slow: Http,
+    slow: Upstream<T>,
     #[healthz]
-    redirect: Http,
+    redirect: Upstream<T>,
     #[healthz]
-    fail: Http,
+    fail: Upstream<T>,
     #[healthz]
-    hang: Http,
+    hang: Upstream<T>,
     #[healthz]
-    proxied: Http,
+    proxied: Upstream<T>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hostile_upstream_is_judged_by_its_status_and_never_echoed() {
-    let upstream_addr = serve(upstream()).await;
-    let proxy = FaultProxy::start(upstream_addr);
+async fn a_hostile_upstream_is_judged_by_its_status_and_never_echoed_on_hyper_util() {
     let client = Client::builder(TokioExecutor::new()).build_http();
-    let check = |addr: std::net::SocketAddr, path: &str| {
+    hostile_upstream(|uri| Upstream::new(client.clone(), uri)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_upstream_is_judged_by_its_status_and_never_echoed_on_reqwest() {
+    // A builder that would follow redirects, as reqwest's default does:
+    // the check must turn that off.
+    hostile_upstream(|uri| {
+        let builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .connect_timeout(Duration::from_secs(1));
+        Upstream::from_reqwest(builder, uri).unwrap()
+    })
+    .await;
+}
+
+async fn hostile_upstream<T>(upstream_on: impl Fn(Uri) -> Upstream<T>)
+where
+    T: healthz::checks::http::Client + Clone,
+{
+    // Another host the redirect points at: it counts who comes.
+    let trapped = Arc::new(AtomicUsize::new(0));
+    let trap = {
+        let trapped = trapped.clone();
+        serve(axum::Router::new().fallback(move || async move {
+            trapped.fetch_add(1, Ordering::SeqCst);
+            "followed"
+        }))
+        .await
+    };
+    let upstream_addr = serve(upstream(trap)).await;
+    let proxy = FaultProxy::start(upstream_addr);
+    let check = |addr: SocketAddr, path: &str| {
         let uri = format!("http://admin:{URL_PASSWORD}@{addr}{path}");
-        Upstream::new(client.clone(), uri.parse().unwrap())
+        upstream_on(uri.parse().unwrap())
     };
     let state = State {
         ok: check(upstream_addr, "/ok"),
@@ -118,7 +153,7 @@ async fn a_hostile_upstream_is_judged_by_its_status_and_never_echoed() {
         URL_PASSWORD.to_owned(),
         "admin".to_owned(),
         UPSTREAM_SECRET.to_owned(),
-        "elsewhere.invalid".to_owned(),
+        trap.port().to_string(),
         upstream_addr.port().to_string(),
     ];
 
@@ -163,6 +198,11 @@ async fn a_hostile_upstream_is_judged_by_its_status_and_never_echoed() {
         .contains(&hang.body.as_str()),
         "{hang:?}"
     );
+    assert_eq!(
+        trapped.load(Ordering::SeqCst),
+        0,
+        "the check followed a redirect off the configured host"
+    );
     for path in ["/readiness", "/readiness?verbose", "/readiness?format=json"] {
         let reply = probe(addr, path).await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -192,4 +232,115 @@ async fn a_hostile_upstream_is_judged_by_its_status_and_never_echoed() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The check alone, for the fault matrix.
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "500ms", cache = "0s")]
+struct Billing<T: healthz::checks::http::Client + Clone> {
+    #[healthz]
+    billing: Upstream<T>,
+}
+
+const MATRIX_DEADLINE: Duration = Duration::from_millis(500);
+const MATRIX_MESSAGES: &[&str] = &["cannot reach upstream.", "timed out after 500ms."];
+const RECOVERY: Duration = Duration::from_secs(30);
+
+/// What the app's own route does with its client: `GET` the upstream's
+/// `/work`; true on a 200.
+type Work = Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, bool> + Send + Sync>;
+
+/// Every fault of the matrix, with the app's own requests going through the
+/// same client as the check, on a real upstream process.
+async fn every_fault_under_load<T>(
+    upstream_on: impl Fn(Uri) -> Upstream<T>,
+    work_on: impl Fn(Uri) -> Work,
+) where
+    T: healthz::checks::http::Client + Clone,
+{
+    let mut server = Server::start(Kind::HttpUpstream);
+    let proxy = FaultProxy::start(server.addr());
+    let base = format!("http://admin:{URL_PASSWORD}@{}", proxy.addr());
+    let state = Billing {
+        billing: upstream_on(format!("{base}/healthz").parse().unwrap()),
+    };
+    let work = work_on(format!("{base}/work").parse().unwrap());
+    let app = axum::Router::new()
+        .route(
+            "/work",
+            get(move || {
+                let work = work.clone();
+                async move {
+                    if work().await {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                }
+            }),
+        )
+        .layer(state.probes());
+    let addr = serve(app).await;
+    let secrets = vec![
+        URL_PASSWORD.to_owned(),
+        "admin".to_owned(),
+        server.port().to_string(),
+        proxy.addr().port().to_string(),
+    ];
+    assert_recovers(addr, RECOVERY).await;
+    let load = AppLoad::start(addr, "/work", 4);
+    load.wait_for_success(20, RECOVERY).await;
+    support::load::every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
+        assert_unready(addr, "billing", MATRIX_MESSAGES, MATRIX_DEADLINE, &secrets)
+    })
+    .await;
+    load.stop().await;
+    assert_eq!(probe(addr, "/readiness").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_under_the_apps_own_load_on_hyper_util() {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(1)));
+    let client = Client::builder(TokioExecutor::new()).build(connector);
+    let app_client = client.clone();
+    every_fault_under_load(
+        |uri| Upstream::new(client.clone(), uri),
+        move |uri| {
+            let client = app_client.clone();
+            Arc::new(move || {
+                let (client, uri) = (client.clone(), uri.clone());
+                Box::pin(async move {
+                    let request = http::Request::get(uri)
+                        .body(http_body_util::Empty::new())
+                        .unwrap();
+                    tokio::time::timeout(Duration::from_secs(2), client.request(request))
+                        .await
+                        .is_ok_and(|reply| reply.is_ok_and(|r| r.status() == StatusCode::OK))
+                })
+            })
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_under_the_apps_own_load_on_reqwest() {
+    let builder = || reqwest::Client::builder().connect_timeout(Duration::from_secs(1));
+    let app_client = builder().build().unwrap();
+    every_fault_under_load(
+        |uri| Upstream::from_reqwest(builder(), uri).unwrap(),
+        move |uri| {
+            let client = app_client.clone();
+            Arc::new(move || {
+                let (client, uri) = (client.clone(), uri.to_string());
+                Box::pin(async move {
+                    tokio::time::timeout(Duration::from_secs(2), client.get(uri).send())
+                        .await
+                        .is_ok_and(|reply| reply.is_ok_and(|r| r.status() == StatusCode::OK))
+                })
+            })
+        },
+    )
+    .await;
 }

@@ -98,6 +98,7 @@
 //! | `tokio-postgres` | [`Check`] for `tokio_postgres::Client` (tokio-postgres 0.7): `SELECT 1` under the deadline |
 //! | `deadpool-postgres` | [`Check`] for `deadpool_postgres::Pool` (deadpool-postgres 0.14): `SELECT 1` on a pooled connection |
 //! | `hyper-util` | `checks::http::Upstream`: `GET` on your hyper-util client, status in range, never following a redirect |
+//! | `reqwest` | `checks::http::Upstream::from_reqwest`: the same on a client built from your reqwest builder, redirects off |
 //! | `tonic` | `checks::grpc::Upstream`: the `grpc.health.v1` `Check` call on your tonic `Channel`, `SERVING` passes |
 //! | `async-nats` | [`Check`] for `async_nats::Client` (async-nats 0.51): connected, and a round trip the server answers |
 //! | `metrics` | check status, duration and transitions through the `metrics` facade (see [Metrics](#metrics)) |

@@ -28,6 +28,11 @@ pub enum Kind {
     Memcached,
     Redis,
     Nats,
+    /// This workspace's `healthz-test-upstream http`: `GET /healthz`.
+    HttpUpstream,
+    /// This workspace's `healthz-test-upstream grpc`: `grpc.health.v1`,
+    /// with `billing` SERVING.
+    GrpcUpstream,
 }
 
 /// A server process on a loopback port, with its data directory.
@@ -93,6 +98,7 @@ impl Server {
             Kind::Memcached => format!("memcache://{addr}"),
             Kind::Redis => format!("redis://{addr}/"),
             Kind::Nats => format!("nats://{addr}"),
+            Kind::HttpUpstream | Kind::GrpcUpstream => format!("http://{addr}"),
         }
     }
 
@@ -245,7 +251,11 @@ impl Server {
                 );
                 std::fs::write(self.dir.path().join("init.sql"), init).expect("write init.sql");
             }
-            Kind::Memcached | Kind::Redis | Kind::Nats => {
+            Kind::Memcached
+            | Kind::Redis
+            | Kind::Nats
+            | Kind::HttpUpstream
+            | Kind::GrpcUpstream => {
                 std::fs::create_dir_all(&data).expect("create data dir");
             }
         }
@@ -326,6 +336,16 @@ impl Server {
                 command.args(["-a", "127.0.0.1", "-p", &port]);
                 command
             }
+            Kind::HttpUpstream | Kind::GrpcUpstream => {
+                let mut command = Command::new(test_upstream());
+                let mode = if self.kind == Kind::HttpUpstream {
+                    "http"
+                } else {
+                    "grpc"
+                };
+                command.args([mode, &port]);
+                command
+            }
         };
         let child = command
             .args(&self.extra)
@@ -388,6 +408,15 @@ impl Server {
             Kind::Nats => stream
                 .read(&mut buffer)
                 .is_ok_and(|n| buffer[..n].starts_with(b"INFO ")),
+            Kind::HttpUpstream => {
+                stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_ok()
+                    && stream
+                        .read(&mut buffer)
+                        .is_ok_and(|n| n > 12 && &buffer[8..13] == b" 200 ")
+            }
+            // Accepting connections after it said so: the gRPC checks'
+            // own first call is the handshake.
+            Kind::GrpcUpstream => self.log_tail().contains("listening"),
             // MariaDB greets first; a greeting arrives only once it serves,
             // and an init-file has run by then.
             Kind::MariaDb => stream
@@ -449,6 +478,17 @@ fn find(name: &str, kind: Kind) -> PathBuf {
 
 /// Runs `command` as an unprivileged user when the tests run as root
 /// (PostgreSQL refuses to run as root).
+/// The `healthz-test-upstream` binary cargo builds beside the test that
+/// runs (`target/<profile>/`, one level above the test's `deps/`).
+fn test_upstream() -> PathBuf {
+    let name = "healthz-test-upstream";
+    let path = std::env::current_exe()
+        .ok()
+        .and_then(|test| Some(test.parent()?.parent()?.join(name)))
+        .filter(|path| path.is_file());
+    path.unwrap_or_else(|| panic!("`{name}` is not built; build it with: cargo build --bin {name}"))
+}
+
 fn unprivileged(mut command: Command) -> Command {
     if is_root() {
         command.uid(UNPRIVILEGED.0).gid(UNPRIVILEGED.1);

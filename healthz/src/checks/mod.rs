@@ -9,7 +9,7 @@
 
 #[cfg(feature = "tonic")]
 pub mod grpc;
-#[cfg(feature = "hyper-util")]
+#[cfg(any(feature = "hyper-util", feature = "reqwest"))]
 pub mod http;
 #[cfg(feature = "memcache")]
 pub mod memcache;

@@ -1,16 +1,26 @@
-//! An HTTP upstream your service depends on: a `GET` on the hyper-util
-//! client you already have, under the deadline, passing when the status is
-//! in the expected range (2xx unless set).
+//! An HTTP upstream your service depends on: a `GET` on a client you
+//! already have, under the deadline, passing when the status is in the
+//! expected range (2xx unless set).
 //!
-//! ```
+//! Two clients are supported, each behind its feature:
+//!
+//! - **hyper-util** (`hyper-util`): [`Upstream::new`] on your
+//!   `hyper_util::client::legacy::Client`; hyper's client never follows a
+//!   redirect by itself;
+//! - **reqwest** (`reqwest`): [`Upstream::from_reqwest`] on your
+//!   `reqwest::ClientBuilder`. A reqwest `Client` carries its redirect
+//!   policy and a request cannot override it, so the check builds its own
+//!   client from your builder (your timeouts, proxy, TLS roots, default
+//!   headers) with redirects turned off.
+//!
+#![cfg_attr(feature = "hyper-util", doc = "```")]
+#![cfg_attr(not(feature = "hyper-util"), doc = "```ignore")]
 //! use healthz::checks::http::Upstream;
 //! use hyper_util::client::legacy::Client;
 //! use hyper_util::rt::TokioExecutor;
 //!
-//! # fn build() -> Upstream<hyper_util::client::legacy::connect::HttpConnector> {
 //! let client = Client::builder(TokioExecutor::new()).build_http();
-//! Upstream::new(client, "http://billing.internal:8080/healthz".parse().unwrap())
-//! # }
+//! let billing = Upstream::new(client, "http://billing.internal:8080/healthz".parse().unwrap());
 //! ```
 //!
 //! What it never does, whatever the upstream sends:
@@ -27,14 +37,14 @@
 
 use std::ops::RangeInclusive;
 
-use bytes::Bytes;
-use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::connect::Connect;
-use hyper_util::client::legacy::Client;
-use tokio::time::timeout_at;
+use http::{StatusCode, Uri};
 
 use crate::check::{deadline_or_default, CheckError};
+
+#[cfg(feature = "hyper-util")]
+mod hyper;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 
 /// The most of a response body the check reads.
 const MAX_BODY: usize = 4 * 1024;
@@ -42,17 +52,18 @@ const MAX_BODY: usize = 4 * 1024;
 /// Public message of an upstream check that failed.
 const UNREACHABLE: &str = "cannot reach upstream.";
 
-/// An HTTP upstream to check with `client`; see the [module docs](self).
+/// An HTTP upstream to check with the client `T`; see the
+/// [module docs](self).
 #[derive(Clone, Debug)]
-pub struct Upstream<C> {
-    client: Client<C, Empty<Bytes>>,
+pub struct Upstream<T> {
+    client: T,
     uri: Uri,
     expected: RangeInclusive<u16>,
 }
 
-impl<C> Upstream<C> {
+impl<T> Upstream<T> {
     /// `GET uri` on `client`, expecting a 2xx status.
-    pub fn new(client: Client<C, Empty<Bytes>>, uri: Uri) -> Self {
+    fn with_client(client: T, uri: Uri) -> Self {
         Self {
             client,
             uri,
@@ -80,43 +91,22 @@ impl<C> Upstream<C> {
         let scheme = uri.scheme_str().unwrap_or("http");
         format!("{scheme}://{host}{port}{}", uri.path())
     }
-}
 
-#[diagnostic::do_not_recommend]
-impl<C> crate::Check for Upstream<C>
-where
-    C: Connect + Clone + Send + Sync + 'static,
-{
-    async fn check(&self) -> Result<(), CheckError> {
-        let deadline = deadline_or_default();
-        let request = Request::get(self.uri.clone())
-            .body(Empty::new())
-            .map_err(|error| CheckError::unavailable(UNREACHABLE).with_detail(error))?;
-        let response = match timeout_at(deadline, self.client.request(request)).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => {
+    /// The verdict on what the client's `GET` found.
+    fn judge(&self, got: Result<StatusCode, Failure>) -> Result<(), CheckError> {
+        let status = match got {
+            Ok(status) => status,
+            Err(Failure::Error(error)) => {
                 return Err(CheckError::unavailable(UNREACHABLE)
                     .with_detail(format!("GET {}: {error}", self.uri_for_log())))
             }
-            Err(_elapsed) => {
+            Err(Failure::TimedOut) => {
                 return Err(CheckError::timed_out(UNREACHABLE).with_detail(format!(
                     "GET {} did not answer before the deadline",
                     self.uri_for_log()
                 )))
             }
         };
-        let status = response.status();
-        // Read a little of the body so that the connection can be reused;
-        // a huge or slow body ends this read, not the check.
-        let mut body = response.into_body();
-        let mut read = 0;
-        while read <= MAX_BODY {
-            match timeout_at(deadline, body.frame()).await {
-                Ok(Some(Ok(frame))) => read += frame.data_ref().map_or(0, Bytes::len),
-                _ => break,
-            }
-        }
-        drop(body);
         if self.expected.contains(&status.as_u16()) {
             return Ok(());
         }
@@ -131,6 +121,48 @@ where
             self.expected.start(),
             self.expected.end()
         )))
+    }
+}
+
+/// An HTTP client the upstream check can `GET` with: implemented for the
+/// clients this module names, and sealed.
+pub trait Client: private::Get {}
+
+mod private {
+    use std::future::Future;
+
+    use http::{StatusCode, Uri};
+    use tokio::time::Instant;
+
+    /// Why a `GET` found no status.
+    pub enum Failure {
+        /// The client's error, for the log detail only.
+        Error(String),
+        /// No status before the deadline.
+        TimedOut,
+    }
+
+    /// The `GET` each supported client makes; unnameable outside the
+    /// crate, which keeps [`Client`](super::Client) sealed.
+    pub trait Get: Send + Sync + 'static {
+        /// `GET uri` before `deadline`, reading at most
+        /// [`MAX_BODY`](super::MAX_BODY) of the body, without following
+        /// redirects; the status it answered.
+        fn get(
+            &self,
+            uri: &Uri,
+            deadline: Instant,
+        ) -> impl Future<Output = Result<StatusCode, Failure>> + Send;
+    }
+}
+
+use private::Failure;
+
+#[diagnostic::do_not_recommend]
+impl<T: Client> crate::Check for Upstream<T> {
+    async fn check(&self) -> Result<(), CheckError> {
+        let deadline = deadline_or_default();
+        self.judge(self.client.get(&self.uri, deadline).await)
     }
 }
 
