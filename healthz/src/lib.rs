@@ -97,6 +97,8 @@
 //! | `deadpool-redis` | [`Check`] for `deadpool_redis::Pool` (deadpool-redis 0.23): `PING` on a pooled connection |
 //! | `tokio-postgres` | [`Check`] for `tokio_postgres::Client` (tokio-postgres 0.7): `SELECT 1` under the deadline |
 //! | `deadpool-postgres` | [`Check`] for `deadpool_postgres::Pool` (deadpool-postgres 0.14): `SELECT 1` on a pooled connection |
+//! | `sea-orm` | [`Check`] for `sea_orm::DatabaseConnection` (sea-orm 2): its `ping` under the deadline |
+//! | `sea-orm-postgres`, `sea-orm-mysql`, `sea-orm-sqlite` | with `sea-orm`: the pooled sqlx 0.9 check on the pool inside a connection on that driver, busy proven |
 //! | `hyper-util` | `checks::http::Upstream`: `GET` on your hyper-util client, status in range, never following a redirect |
 //! | `reqwest` | `checks::http::Upstream::from_reqwest`: the same on a client built from your reqwest builder, redirects off |
 //! | `tonic` | `checks::grpc::Upstream`: the `grpc.health.v1` `Check` call on your tonic `Channel`, `SERVING` passes |

@@ -20,5 +20,7 @@ mod pool;
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "sea-orm")]
+mod sea_orm;
 #[cfg(any(feature = "sqlx", feature = "sqlx-0-9"))]
 mod sqlx;

@@ -1,0 +1,58 @@
+//! `Check` for `sea_orm::DatabaseConnection` (sea-orm 2, feature `sea-orm`).
+//!
+//! With only `sea-orm`, the check is sea-orm's own `ping` under the
+//! deadline, whatever driver your sea-orm dependency turned on. A sqlx
+//! backend's `ping` waits for a pooled connection first, so on a pool whose
+//! every connection is in use it cannot tell busy from down, and fails at
+//! the deadline. Turn on the feature that matches your sea-orm driver
+//! (`sea-orm-postgres`, `sea-orm-mysql`, `sea-orm-sqlite`) and the check
+//! runs on the sqlx pool inside the connection with the pooled rule of the
+//! sqlx check instead: failed connections detached, busy only when proven
+//! on a probe connection.
+
+#[cfg(any(
+    feature = "sea-orm-postgres",
+    feature = "sea-orm-mysql",
+    feature = "sea-orm-sqlite"
+))]
+use sea_orm::DatabaseConnectionType;
+use sea_orm::{DatabaseConnection, DbErr};
+
+use crate::check::{deadline_or_default, CheckError};
+
+#[diagnostic::do_not_recommend]
+impl crate::Check for DatabaseConnection {
+    async fn check(&self) -> Result<(), CheckError> {
+        match &self.inner {
+            #[cfg(feature = "sea-orm-postgres")]
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                return crate::Check::check(self.get_postgres_connection_pool()).await
+            }
+            #[cfg(feature = "sea-orm-mysql")]
+            DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
+                return crate::Check::check(self.get_mysql_connection_pool()).await
+            }
+            #[cfg(feature = "sea-orm-sqlite")]
+            DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+                return crate::Check::check(self.get_sqlite_connection_pool()).await
+            }
+            _ => {}
+        }
+        ping(self).await
+    }
+}
+
+/// sea-orm's `ping`, under the deadline.
+async fn ping(connection: &DatabaseConnection) -> Result<(), CheckError> {
+    match tokio::time::timeout_at(deadline_or_default(), connection.ping()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(failed(&error)),
+        Err(_elapsed) => Err(CheckError::timed_out(CheckError::DATABASE)
+            .with_detail("ping did not answer before the deadline")),
+    }
+}
+
+/// The error of a `ping` that failed: its text goes to the log detail only.
+fn failed(error: &DbErr) -> CheckError {
+    CheckError::unavailable(CheckError::DATABASE).with_detail(error.to_string())
+}
