@@ -2,14 +2,14 @@
 //! the fault proxy and under the app's own load (every request queries
 //! through the same connection pool as the check).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use healthz::HealthChecks;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use support::fault::FaultProxy;
 use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server, DATABASE, PASSWORD, USER};
-use support::verdict::{assert_no_secrets, assert_recovers, assert_unready};
+use support::verdict::{assert_busy_when, assert_recovers, assert_unready};
 use support::{get, serve};
 
 const DEADLINE: Duration = Duration::from_millis(500);
@@ -105,21 +105,9 @@ async fn a_saturated_pool_is_busy_not_broken() {
         })
         .collect();
     let pool = db.get_postgres_connection_pool();
-    let started = Instant::now();
-    while !(pool.size() == POOL_SIZE && pool.num_idle() == 0) {
-        assert!(
-            started.elapsed() < RECOVERY,
-            "the slow queries never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let reply = get(addr, "/readiness?verbose").await;
-    assert_eq!(reply.status, http::StatusCode::OK, "{reply:?}");
-    assert_eq!(
-        reply.body,
-        "[~]db degraded: busy: every connection is in use\nreadiness check passed"
-    );
-    assert_no_secrets(&reply.body, &[USER.to_owned(), PASSWORD.to_owned()]);
+    let saturated = || pool.size() == POOL_SIZE && pool.num_idle() == 0;
+    let secrets = [USER.to_owned(), PASSWORD.to_owned()];
+    assert_busy_when(addr, saturated, RECOVERY, &secrets).await;
     for query in slow {
         query.await.unwrap().expect("slow query");
     }

@@ -19,7 +19,7 @@ use healthz::HealthChecks;
 use support::fault::{Fault, FaultProxy};
 use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server, DATABASE, PASSWORD, USER};
-use support::verdict::{assert_no_secrets, assert_recovers, assert_unready};
+use support::verdict::{assert_busy_when, assert_no_secrets, assert_recovers, assert_unready};
 use support::{get, serve};
 
 /// One pool, checked under a short deadline and without a result cache so
@@ -352,21 +352,8 @@ macro_rules! sql_suite {
                         tokio::spawn(async move { sqlx::query($sleep).execute(&pool).await })
                     })
                     .collect();
-                // Wait until both slow queries hold their connections.
-                let started = std::time::Instant::now();
-                while !(pool.size() == 2 && pool.num_idle() == 0) {
-                    assert!(
-                        started.elapsed() < RECOVERY,
-                        "the slow queries never started"
-                    );
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                let reply = get(addr, "/readiness?verbose").await;
-                assert_eq!(reply.status, http::StatusCode::OK, "{reply:?}");
-                assert_eq!(
-                    reply.body,
-                    "[~]db degraded: busy: every connection is in use\nreadiness check passed"
-                );
+                let saturated = || pool.size() == 2 && pool.num_idle() == 0;
+                assert_busy_when(addr, saturated, RECOVERY, &[]).await;
                 let json = get(addr, "/readiness?format=json").await;
                 assert!(
                     json.body.starts_with(r#"{"status":"warn""#),

@@ -110,3 +110,30 @@ pub async fn until_status(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Waits (at most `bound`) until `saturated` says the app's pool has every
+/// connection in use, then asserts that readiness answers 200 with its one
+/// check `db` busy, and no body names any of `secrets`. Returns that reply.
+pub async fn assert_busy_when(
+    addr: SocketAddr,
+    saturated: impl Fn() -> bool,
+    bound: Duration,
+    secrets: &[String],
+) -> Reply {
+    let started = Instant::now();
+    while !saturated() {
+        assert!(
+            started.elapsed() < bound,
+            "the pool never had every connection in use"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reply = get(addr, "/readiness?verbose").await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(
+        reply.body,
+        "[~]db degraded: busy: every connection is in use\nreadiness check passed"
+    );
+    assert_no_secrets(&reply.body, secrets);
+    reply
+}
