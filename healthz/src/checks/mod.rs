@@ -5,8 +5,10 @@
 //! [`deadline_or_default`](crate::check::deadline_or_default) for its
 //! deadline, [`CheckError`](crate::CheckError)'s public messages and
 //! constructors, [`blocking`](crate::check::blocking) for a synchronous
-//! client, and `pool` for the rule every pooled backend follows.
+//! client, `deadline::in_time` for a single call under the deadline, and
+//! `pool` for the rule every pooled backend follows.
 
+mod deadline;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 #[cfg(any(feature = "hyper-util", feature = "reqwest"))]

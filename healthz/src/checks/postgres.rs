@@ -16,9 +16,8 @@
 //! down): the check's deadline bounds the probe, theirs bound your
 //! application's requests.
 
-use tokio::time::timeout_at;
-
-use crate::check::{deadline_or_default, CheckError};
+use super::deadline::in_time;
+use crate::check::CheckError;
 
 /// Runs `SELECT 1` on `client`, without the deadline.
 async fn select_one(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
@@ -31,12 +30,7 @@ async fn select_one_in_time(client: &tokio_postgres::Client) -> Result<(), Check
         return Err(CheckError::unavailable(CheckError::DATABASE)
             .with_detail("the connection to the database is closed"));
     }
-    match timeout_at(deadline_or_default(), select_one(client)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(CheckError::unavailable(CheckError::DATABASE).with_detail(error)),
-        Err(_elapsed) => Err(CheckError::timed_out(CheckError::DATABASE)
-            .with_detail("SELECT 1 did not answer before the deadline")),
-    }
+    in_time(CheckError::DATABASE, "SELECT 1", select_one(client)).await
 }
 
 #[diagnostic::do_not_recommend]
@@ -60,7 +54,7 @@ impl crate::Check for deadpool_postgres::Pool {
             Box::pin(select_one(client))
         }
 
-        let deadline = deadline_or_default();
+        let deadline = crate::check::deadline_or_default();
         let status = self.status();
         let looks_saturated = status.available == 0 && status.size >= status.max_size;
         let acquire = async {

@@ -7,9 +7,9 @@
 //! deadline bounds the probe, theirs bound your application's requests.
 
 use redis::aio::ConnectionLike;
-use tokio::time::timeout_at;
 
-use crate::check::{deadline_or_default, CheckError};
+use super::deadline::in_time;
+use crate::check::CheckError;
 
 /// Sends `PING` on `connection` and expects `PONG`.
 async fn ping_once<C: ConnectionLike + Send>(connection: &mut C) -> Result<(), String> {
@@ -22,12 +22,7 @@ async fn ping_once<C: ConnectionLike + Send>(connection: &mut C) -> Result<(), S
 
 /// Sends `PING` on `connection` and expects `PONG`, before the deadline.
 async fn ping<C: ConnectionLike + Send>(connection: &mut C) -> Result<(), CheckError> {
-    match timeout_at(deadline_or_default(), ping_once(connection)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(CheckError::unavailable(CheckError::REDIS).with_detail(error)),
-        Err(_elapsed) => Err(CheckError::timed_out(CheckError::REDIS)
-            .with_detail("PING did not answer before the deadline")),
-    }
+    in_time(CheckError::REDIS, "PING", ping_once(connection)).await
 }
 
 /// `PING` through the manager (which reconnects on its own after a
@@ -73,7 +68,7 @@ impl crate::Check for deadpool_redis::Pool {
             Box::pin(ping_once(connection))
         }
 
-        let deadline = deadline_or_default();
+        let deadline = crate::check::deadline_or_default();
         let status = self.status();
         let looks_saturated = status.available == 0 && status.size >= status.max_size;
         let acquire = async {

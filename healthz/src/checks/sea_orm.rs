@@ -10,15 +10,16 @@
 //! sqlx check instead: failed connections detached, busy only when proven
 //! on a probe connection.
 
+use sea_orm::DatabaseConnection;
 #[cfg(any(
     feature = "sea-orm-postgres",
     feature = "sea-orm-mysql",
     feature = "sea-orm-sqlite"
 ))]
 use sea_orm::DatabaseConnectionType;
-use sea_orm::{DatabaseConnection, DbErr};
 
-use crate::check::{deadline_or_default, CheckError};
+use super::deadline::in_time;
+use crate::check::CheckError;
 
 #[diagnostic::do_not_recommend]
 impl crate::Check for DatabaseConnection {
@@ -44,15 +45,5 @@ impl crate::Check for DatabaseConnection {
 
 /// sea-orm's `ping`, under the deadline.
 async fn ping(connection: &DatabaseConnection) -> Result<(), CheckError> {
-    match tokio::time::timeout_at(deadline_or_default(), connection.ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(failed(&error)),
-        Err(_elapsed) => Err(CheckError::timed_out(CheckError::DATABASE)
-            .with_detail("ping did not answer before the deadline")),
-    }
-}
-
-/// The error of a `ping` that failed: its text goes to the log detail only.
-fn failed(error: &DbErr) -> CheckError {
-    CheckError::unavailable(CheckError::DATABASE).with_detail(error.to_string())
+    in_time(CheckError::DATABASE, "ping", connection.ping()).await
 }
