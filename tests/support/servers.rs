@@ -414,9 +414,10 @@ impl Server {
                         .read(&mut buffer)
                         .is_ok_and(|n| n > 12 && &buffer[8..13] == b" 200 ")
             }
-            // Accepting connections after it said so: the gRPC checks'
-            // own first call is the handshake.
-            Kind::GrpcUpstream => self.log_tail().contains("listening"),
+            // It binds before it serves, and the port was free: a connect
+            // that succeeds reached this process. The gRPC checks' own
+            // first call is the handshake.
+            Kind::GrpcUpstream => true,
             // MariaDB greets first; a greeting arrives only once it serves,
             // and an init-file has run by then.
             Kind::MariaDb => stream
@@ -476,8 +477,6 @@ fn find(name: &str, kind: Kind) -> PathBuf {
         })
 }
 
-/// Runs `command` as an unprivileged user when the tests run as root
-/// (PostgreSQL refuses to run as root).
 /// The `healthz-test-upstream` binary cargo builds beside the test that
 /// runs (`target/<profile>/`, one level above the test's `deps/`).
 fn test_upstream() -> PathBuf {
@@ -489,6 +488,8 @@ fn test_upstream() -> PathBuf {
     path.unwrap_or_else(|| panic!("`{name}` is not built; build it with: cargo build --bin {name}"))
 }
 
+/// Runs `command` as an unprivileged user when the tests run as root
+/// (PostgreSQL refuses to run as root).
 fn unprivileged(mut command: Command) -> Command {
     if is_root() {
         command.uid(UNPRIVILEGED.0).gid(UNPRIVILEGED.1);
