@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the servers the tests start (PostgreSQL, MariaDB, memcached,
-# Redis, NATS) from the system package manager, the offline Kubernetes manifest
+# Redis, NATS, RabbitMQ) from the system package manager, the offline Kubernetes manifest
 # validator from PyPI and cargo-hack from crates.io, when they are missing. The tests
 # start their own instances on free loopback ports; nothing is started here,
 # and no system service is left running.
@@ -19,6 +19,9 @@ have mariadbd || need+=(mariadb-server)
 have memcached || need+=(memcached)
 have redis-server || need+=(redis-server)
 have nats-server || need+=(nats-server)
+# Debian's RabbitMQ server script, which the tests run directly (the one in
+# /usr/sbin switches to the system's rabbitmq user and directories).
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 have wrk || need+=(wrk)
 
 command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
@@ -40,7 +43,7 @@ install_cargo_hack() {
 }
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "provision: PostgreSQL, MariaDB, memcached, Redis and NATS are installed"
+  echo "provision: PostgreSQL, MariaDB, memcached, Redis, NATS and RabbitMQ are installed"
   install_validator
   install_cargo_hack
   exit 0

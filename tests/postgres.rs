@@ -136,7 +136,7 @@ async fn deadpool_saturated_pool_is_busy_not_broken() {
         .collect();
     let saturated = || pool.status().size == 2 && pool.status().available == 0;
     let secrets = [USER.to_owned(), PASSWORD.to_owned()];
-    assert_busy_when(addr, saturated, RECOVERY, &secrets).await;
+    assert_busy_when(addr, "db", saturated, RECOVERY, &secrets).await;
     for query in slow {
         query.await.unwrap().expect("slow query");
     }

@@ -107,7 +107,7 @@ async fn a_saturated_pool_is_busy_not_broken() {
     let pool = db.get_postgres_connection_pool();
     let saturated = || pool.size() == POOL_SIZE && pool.num_idle() == 0;
     let secrets = [USER.to_owned(), PASSWORD.to_owned()];
-    assert_busy_when(addr, saturated, RECOVERY, &secrets).await;
+    assert_busy_when(addr, "db", saturated, RECOVERY, &secrets).await;
     for query in slow {
         query.await.unwrap().expect("slow query");
     }

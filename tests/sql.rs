@@ -353,7 +353,7 @@ macro_rules! sql_suite {
                     })
                     .collect();
                 let saturated = || pool.size() == 2 && pool.num_idle() == 0;
-                assert_busy_when(addr, saturated, RECOVERY, &[]).await;
+                assert_busy_when(addr, "db", saturated, RECOVERY, &[]).await;
                 let json = get(addr, "/readiness?format=json").await;
                 assert!(
                     json.body.starts_with(r#"{"status":"warn""#),

@@ -103,6 +103,8 @@
 //! | `reqwest` | `checks::http::Upstream::from_reqwest`: the same on a client built from your reqwest builder, redirects off |
 //! | `tonic` | `checks::grpc::Upstream`: the `grpc.health.v1` `Check` call on your tonic `Channel`, `SERVING` passes |
 //! | `async-nats` | [`Check`] for `async_nats::Client` (async-nats 0.51): connected, and a round trip the server answers |
+//! | `lapin` | [`Check`] for `lapin::Connection` (RabbitMQ, lapin 4): connected, not blocked, and a channel open/close round trip |
+//! | `deadpool-lapin` | [`Check`] for `deadpool_lapin::Pool` (deadpool-lapin 0.14): the same on a pooled connection, busy proven |
 //! | `metrics` | check status, duration and transitions through the `metrics` facade (see [Metrics](#metrics)) |
 //! | `actix` | an actix-web 4 middleware answering the probes (see `healthz::actix`) |
 //! | `grpc` | a `grpc.health.v1.Health` service for tonic (see `healthz::grpc`) |

@@ -1,4 +1,5 @@
-//! Real PostgreSQL, MariaDB, memcached and Redis servers for tests: started
+//! Real PostgreSQL, MariaDB, memcached, Redis, NATS and RabbitMQ servers
+//! (and this workspace's test upstreams) for tests: started
 //! from the binaries on PATH (or where Debian installs them), each in its
 //! own temporary directory, on a free loopback port, and stopped when
 //! dropped. A missing binary is a test failure that names the command that
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 const START_BOUND: Duration = Duration::from_secs(60);
 
 /// The command that installs every server the tests use.
-pub const INSTALL: &str = "bash scripts/provision.sh (or: apt-get install -y postgresql mariadb-server memcached redis-server nats-server)";
+pub const INSTALL: &str = "bash scripts/provision.sh (or: apt-get install -y postgresql mariadb-server memcached redis-server nats-server rabbitmq-server)";
 
 /// The user servers that refuse to run as root are started as.
 const UNPRIVILEGED: (u32, u32) = (65534, 65534);
@@ -28,6 +29,8 @@ pub enum Kind {
     Memcached,
     Redis,
     Nats,
+    /// A private RabbitMQ node, user `guest` (allowed from loopback).
+    RabbitMq,
     /// This workspace's `healthz-test-upstream http`: `GET /healthz`.
     HttpUpstream,
     /// This workspace's `healthz-test-upstream grpc`: `grpc.health.v1`,
@@ -43,6 +46,8 @@ pub struct Server {
     extra: Vec<String>,
     dir: tempdir::TempDir,
     child: Option<Child>,
+    /// A RabbitMQ node's own epmd and ports.
+    rabbit: Option<crate::rabbitmq::Node>,
 }
 
 /// The credentials every SQL server is set up with.
@@ -69,6 +74,7 @@ impl Server {
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             dir,
             child: None,
+            rabbit: None,
         };
         server.init();
         server.spawn();
@@ -98,6 +104,7 @@ impl Server {
             Kind::Memcached => format!("memcache://{addr}"),
             Kind::Redis => format!("redis://{addr}/"),
             Kind::Nats => format!("nats://{addr}"),
+            Kind::RabbitMq => format!("amqp://guest:guest@{addr}/%2f"),
             Kind::HttpUpstream | Kind::GrpcUpstream => format!("http://{addr}"),
         }
     }
@@ -116,7 +123,7 @@ impl Server {
                 Kind::Postgres => libc_signal::SIGINT,
                 _ => libc_signal::SIGTERM,
             };
-            signal(&child, signal_number);
+            self.signal(&child, signal_number);
             wait_bounded(&mut child, self.kind);
         }
     }
@@ -140,14 +147,14 @@ impl Server {
     /// stalled process. [`unpause`](Self::unpause) lets it answer them all.
     pub fn pause(&self) {
         if let Some(child) = &self.child {
-            signal(child, libc_signal::SIGSTOP);
+            self.signal(child, libc_signal::SIGSTOP);
         }
     }
 
     /// Lets a [paused](Self::pause) server run again (SIGCONT).
     pub fn unpause(&self) {
         if let Some(child) = &self.child {
-            signal(child, libc_signal::SIGCONT);
+            self.signal(child, libc_signal::SIGCONT);
         }
     }
 
@@ -251,6 +258,10 @@ impl Server {
                 );
                 std::fs::write(self.dir.path().join("init.sql"), init).expect("write init.sql");
             }
+            Kind::RabbitMq => {
+                std::fs::create_dir_all(&data).expect("create data dir");
+                self.rabbit = Some(crate::rabbitmq::Node::init(self.dir.path(), self.port));
+            }
             Kind::Memcached
             | Kind::Redis
             | Kind::Nats
@@ -336,6 +347,7 @@ impl Server {
                 command.args(["-a", "127.0.0.1", "-p", &port]);
                 command
             }
+            Kind::RabbitMq => self.rabbit().server(self.port),
             Kind::HttpUpstream | Kind::GrpcUpstream => {
                 let mut command = Command::new(test_upstream());
                 let mode = if self.kind == Kind::HttpUpstream {
@@ -418,6 +430,7 @@ impl Server {
             // that succeeds reached this process. The gRPC checks' own
             // first call is the handshake.
             Kind::GrpcUpstream => true,
+            Kind::RabbitMq => crate::rabbitmq::answers(&mut stream),
             // MariaDB greets first; a greeting arrives only once it serves,
             // and an init-file has run by then.
             Kind::MariaDb => stream
@@ -431,6 +444,26 @@ impl Server {
                     && self.log_tail().contains("ready to accept connections")
             }
         }
+    }
+
+    /// The RabbitMQ node, for `rabbitmqctl`.
+    pub fn rabbit(&self) -> &crate::rabbitmq::Node {
+        self.rabbit.as_ref().expect("a RabbitMQ server")
+    }
+
+    /// Sends `signal` to the server: to its whole process group for
+    /// RabbitMQ, whose Erlang VM is a child of its start script.
+    fn signal(&self, child: &Child, signal: i32) {
+        let target = if self.kind == Kind::RabbitMq {
+            format!("-{}", child.id())
+        } else {
+            child.id().to_string()
+        };
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg("--")
+            .arg(target)
+            .status();
     }
 
     /// Everything the server has logged.
@@ -529,13 +562,6 @@ mod libc_signal {
     pub const SIGTERM: i32 = 15;
     pub const SIGSTOP: i32 = 19;
     pub const SIGCONT: i32 = 18;
-}
-
-fn signal(child: &Child, signal: i32) {
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
-        .status();
 }
 
 fn wait_bounded(child: &mut Child, kind: Kind) {

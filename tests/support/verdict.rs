@@ -113,9 +113,11 @@ pub async fn until_status(
 
 /// Waits (at most `bound`) until `saturated` says the app's pool has every
 /// connection in use, then asserts that readiness answers 200 with its one
-/// check `db` busy, and no body names any of `secrets`. Returns that reply.
+/// check, `check`, busy, and no body names any of `secrets`. Returns that
+/// reply.
 pub async fn assert_busy_when(
     addr: SocketAddr,
+    check: &str,
     saturated: impl Fn() -> bool,
     bound: Duration,
     secrets: &[String],
@@ -132,7 +134,7 @@ pub async fn assert_busy_when(
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(
         reply.body,
-        "[~]db degraded: busy: every connection is in use\nreadiness check passed"
+        format!("[~]{check} degraded: busy: every connection is in use\nreadiness check passed")
     );
     assert_no_secrets(&reply.body, secrets);
     reply

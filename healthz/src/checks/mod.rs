@@ -13,6 +13,8 @@ mod deadline;
 pub mod grpc;
 #[cfg(any(feature = "hyper-util", feature = "reqwest"))]
 pub mod http;
+#[cfg(feature = "lapin")]
+mod lapin;
 #[cfg(feature = "memcache")]
 pub mod memcache;
 #[cfg(feature = "async-nats")]
