@@ -93,26 +93,14 @@ impl crate::Check for deadpool_lapin::Pool {
     async fn check(&self) -> Result<(), CheckError> {
         // The manager's `create` opens a connection outside the pool.
         use deadpool::managed::Manager as _;
-        use deadpool_lapin::{Object, PoolError};
+        use deadpool_lapin::Object;
 
-        use super::pool::{Acquired, Ping, PoolProbe};
+        use super::pool::Ping;
 
         fn probe_ping(connection: &mut Connection) -> Ping<'_, lapin::Error> {
             Box::pin(round_trip(connection))
         }
 
-        let deadline = crate::check::deadline_or_default();
-        let status = self.status();
-        let looks_saturated = status.available == 0 && status.size >= status.max_size;
-        let acquire = async {
-            match self.get().await {
-                Ok(connection) => Acquired::Connection(connection),
-                Err(PoolError::Timeout(_)) => Acquired::NoneInTime,
-                Err(error) => {
-                    Acquired::Failed(CheckError::unavailable(RABBITMQ).with_detail(error))
-                }
-            }
-        };
         let use_pooled = |connection: Object| async move {
             let result = check_connection(&connection).await;
             if result.is_err() && !connection.status().blocked() {
@@ -120,21 +108,7 @@ impl crate::Check for deadpool_lapin::Pool {
             }
             result
         };
-        let in_use = || {
-            let status = self.status();
-            format!("{} of {}", status.size, status.max_size)
-        };
         let open = || self.manager().create();
-        PoolProbe::run(
-            deadline,
-            RABBITMQ,
-            looks_saturated,
-            acquire,
-            use_pooled,
-            in_use,
-            open,
-            probe_ping,
-        )
-        .await
+        super::pool::deadpool(self, RABBITMQ, use_pooled, open, probe_ping).await
     }
 }

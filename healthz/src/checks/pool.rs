@@ -278,3 +278,57 @@ fn proof_starts(started: Instant, deadline: Instant, looks_saturated: bool) -> I
         started + deadline.saturating_duration_since(started) / 2
     }
 }
+
+/// The pooled check on a deadpool pool (deadpool-redis, deadpool-postgres,
+/// deadpool-lapin): the pool's own status says whether it looks saturated,
+/// its `get` (bounded by the pool's wait timeout and the deadline) is the
+/// acquire, and its counters describe it for the log. `use_pooled`, `open`
+/// and `ping` are the backend's, as for [`PoolProbe::run`].
+#[cfg(any(
+    feature = "deadpool-redis",
+    feature = "deadpool-postgres",
+    feature = "deadpool-lapin"
+))]
+pub(crate) async fn deadpool<M, W, E, Open, Use>(
+    pool: &deadpool::managed::Pool<M, W>,
+    public: &'static str,
+    use_pooled: impl FnOnce(W) -> Use,
+    open: impl FnOnce() -> Open,
+    ping: impl FnOnce(&mut M::Type) -> Ping<'_, E>,
+) -> Result<(), CheckError>
+where
+    M: deadpool::managed::Manager,
+    M::Type: Send + 'static,
+    M::Error: Display + Send + Sync + 'static,
+    W: From<deadpool::managed::Object<M>>,
+    Open: Future<Output = Result<M::Type, E>>,
+    Use: Future<Output = Result<(), CheckError>>,
+    E: Display + Send + Sync + 'static,
+{
+    use deadpool::managed::PoolError;
+
+    let status = pool.status();
+    let looks_saturated = status.available == 0 && status.size >= status.max_size;
+    let acquire = async {
+        match pool.get().await {
+            Ok(connection) => Acquired::Connection(connection),
+            Err(PoolError::Timeout(_)) => Acquired::NoneInTime,
+            Err(error) => Acquired::Failed(CheckError::unavailable(public).with_detail(error)),
+        }
+    };
+    let in_use = || {
+        let status = pool.status();
+        format!("{} of {}", status.size, status.max_size)
+    };
+    PoolProbe::run(
+        check::deadline_or_default(),
+        public,
+        looks_saturated,
+        acquire,
+        use_pooled,
+        in_use,
+        open,
+        ping,
+    )
+    .await
+}

@@ -46,26 +46,14 @@ impl crate::Check for deadpool_postgres::Pool {
     async fn check(&self) -> Result<(), CheckError> {
         // The manager's `create` opens a connection outside the pool.
         use deadpool::managed::Manager as _;
-        use deadpool_postgres::{ClientWrapper, Object, PoolError};
+        use deadpool_postgres::{ClientWrapper, Object};
 
-        use super::pool::{Acquired, Ping, PoolProbe};
+        use super::pool::Ping;
 
         fn probe_ping(client: &mut ClientWrapper) -> Ping<'_, tokio_postgres::Error> {
             Box::pin(select_one(client))
         }
 
-        let deadline = crate::check::deadline_or_default();
-        let status = self.status();
-        let looks_saturated = status.available == 0 && status.size >= status.max_size;
-        let acquire = async {
-            match self.get().await {
-                Ok(connection) => Acquired::Connection(connection),
-                Err(PoolError::Timeout(_)) => Acquired::NoneInTime,
-                Err(error) => Acquired::Failed(
-                    CheckError::unavailable(CheckError::DATABASE).with_detail(error),
-                ),
-            }
-        };
         let use_pooled = |connection: Object| async move {
             let result = select_one_in_time(&connection).await;
             if result.is_err() {
@@ -75,21 +63,7 @@ impl crate::Check for deadpool_postgres::Pool {
             }
             result
         };
-        let in_use = || {
-            let status = self.status();
-            format!("{} of {}", status.size, status.max_size)
-        };
         let open = || self.manager().create();
-        PoolProbe::run(
-            deadline,
-            CheckError::DATABASE,
-            looks_saturated,
-            acquire,
-            use_pooled,
-            in_use,
-            open,
-            probe_ping,
-        )
-        .await
+        super::pool::deadpool(self, CheckError::DATABASE, use_pooled, open, probe_ping).await
     }
 }

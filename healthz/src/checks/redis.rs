@@ -58,28 +58,16 @@ impl crate::Check for redis::aio::MultiplexedConnection {
 #[diagnostic::do_not_recommend]
 impl crate::Check for deadpool_redis::Pool {
     async fn check(&self) -> Result<(), CheckError> {
-        use deadpool_redis::{Connection, PoolError};
+        use deadpool_redis::Connection;
         // The manager's `create` opens a connection outside the pool.
         use deadpool::managed::Manager as _;
 
-        use super::pool::{Acquired, Ping, PoolProbe};
+        use super::pool::Ping;
 
         fn probe_ping(connection: &mut redis::aio::MultiplexedConnection) -> Ping<'_, String> {
             Box::pin(ping_once(connection))
         }
 
-        let deadline = crate::check::deadline_or_default();
-        let status = self.status();
-        let looks_saturated = status.available == 0 && status.size >= status.max_size;
-        let acquire = async {
-            match self.get().await {
-                Ok(connection) => Acquired::Connection(connection),
-                Err(PoolError::Timeout(_)) => Acquired::NoneInTime,
-                Err(error) => {
-                    Acquired::Failed(CheckError::unavailable(CheckError::REDIS).with_detail(error))
-                }
-            }
-        };
         let use_pooled = |mut connection: Connection| async move {
             let result = ping(&mut connection).await;
             if result.is_err() {
@@ -93,19 +81,6 @@ impl crate::Check for deadpool_redis::Pool {
                 .await
                 .map_err(|error| error.to_string())
         };
-        PoolProbe::run(
-            deadline,
-            CheckError::REDIS,
-            looks_saturated,
-            acquire,
-            use_pooled,
-            || {
-                let status = self.status();
-                format!("{} of {}", status.size, status.max_size)
-            },
-            open,
-            probe_ping,
-        )
-        .await
+        super::pool::deadpool(self, CheckError::REDIS, use_pooled, open, probe_ping).await
     }
 }
