@@ -14,7 +14,7 @@ use support::fake::{Fake, Mode};
 use support::fault::{Fault, FaultProxy};
 use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server};
-use support::verdict::{assert_no_secrets, assert_recovers, assert_unready, SLACK};
+use support::verdict::{assert_no_secrets, assert_unready, SLACK};
 use support::{get, serve};
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -166,9 +166,7 @@ async fn every_fault_under_the_apps_own_load() {
         .layer(state.probes());
     let addr = serve(app).await;
     let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
-    assert_recovers(addr, RECOVERY).await;
-    let load = AppLoad::start(addr, "/call", 4);
-    load.wait_for_success(20, RECOVERY).await;
+    let load = AppLoad::once_ready(addr, "/call", 4, RECOVERY).await;
     every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
         assert_unready(
             addr,

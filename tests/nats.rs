@@ -8,7 +8,7 @@ use healthz::HealthChecks;
 use support::fault::FaultProxy;
 use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server};
-use support::verdict::{assert_recovers, assert_unready};
+use support::verdict::assert_unready;
 use support::{get, serve};
 
 const DEADLINE: Duration = Duration::from_millis(500);
@@ -54,9 +54,7 @@ async fn nats_every_fault_under_the_apps_own_load() {
         .expect("client");
     let addr = serve(app(client.clone(), State { events: client }.probes())).await;
     let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
-    assert_recovers(addr, RECOVERY).await;
-    let load = AppLoad::start(addr, "/publish", 4);
-    load.wait_for_success(20, RECOVERY).await;
+    let load = AppLoad::once_ready(addr, "/publish", 4, RECOVERY).await;
 
     every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
         assert_unready(addr, "events", MESSAGES, DEADLINE, &secrets)

@@ -150,9 +150,7 @@ async fn rabbitmq_pool_every_fault_under_the_apps_own_load() {
     let proxy = FaultProxy::start(server.addr());
     let addr = serve(pooled_app(pool(app_url(&server, proxy.addr())))).await;
     let secrets = secrets(&server, Some(&proxy));
-    assert_recovers(addr, RECOVERY).await;
-    let load = AppLoad::start(addr, "/publish", APP_CLIENTS);
-    load.wait_for_success(20, RECOVERY).await;
+    let load = AppLoad::once_ready(addr, "/publish", APP_CLIENTS, RECOVERY).await;
 
     every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
         assert_unready(addr, "broker", MESSAGES, DEADLINE, &secrets)
@@ -195,9 +193,7 @@ async fn rabbitmq_a_stalled_broker_strands_no_channel() {
     let server = Server::start(Kind::RabbitMq);
     let addr = serve(pooled_app(pool(app_url(&server, server.addr())))).await;
     let secrets = secrets(&server, None);
-    assert_recovers(addr, RECOVERY).await;
-    let load = AppLoad::start(addr, "/publish", APP_CLIENTS);
-    load.wait_for_success(20, RECOVERY).await;
+    let load = AppLoad::once_ready(addr, "/publish", APP_CLIENTS, RECOVERY).await;
 
     server.pause();
     for _ in 0..3 {
@@ -246,9 +242,7 @@ async fn rabbitmq_one_connection_fails_with_the_apps_own_publishes() {
             .await
             .expect("connect to rabbitmq");
         let addr = serve(single_app(Arc::new(broker))).await;
-        assert_recovers(addr, RECOVERY).await;
-        let load = AppLoad::start(addr, "/publish", 4);
-        load.wait_for_success(20, RECOVERY).await;
+        let load = AppLoad::once_ready(addr, "/publish", 4, RECOVERY).await;
 
         if fault == Fault::Pass {
             // The broker itself goes: killed and started again.
@@ -296,9 +290,7 @@ async fn rabbitmq_blocked_by_an_alarm_is_unready_while_the_apps_publishes_hang()
         .expect("connect to rabbitmq");
     let addr = serve(single_app(Arc::new(broker))).await;
     let secrets = secrets(&server, None);
-    assert_recovers(addr, RECOVERY).await;
-    let load = AppLoad::start(addr, "/publish", 4);
-    load.wait_for_success(20, RECOVERY).await;
+    let load = AppLoad::once_ready(addr, "/publish", 4, RECOVERY).await;
 
     let _ = server.rabbit().ctl(&["set_vm_memory_high_watermark", "0"]);
     let failed = load.failed();

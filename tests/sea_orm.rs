@@ -78,9 +78,7 @@ async fn every_fault_under_the_apps_own_load() {
     let db = connect(&server, proxy.addr(), POOL_SIZE).await;
     let addr = serve(app(db)).await;
     let secrets = secrets(&server, &proxy);
-    assert_recovers(addr, RECOVERY).await;
-    let load = AppLoad::start(addr, "/query", APP_CLIENTS);
-    load.wait_for_success(20, RECOVERY).await;
+    let load = AppLoad::once_ready(addr, "/query", APP_CLIENTS, RECOVERY).await;
 
     every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
         assert_unready(addr, "db", MESSAGES, DEADLINE, &secrets)

@@ -23,7 +23,7 @@ use hyper_util::rt::TokioExecutor;
 use support::fault::{Fault, FaultProxy};
 use support::load::AppLoad;
 use support::servers::{Kind, Server};
-use support::verdict::{assert_no_secrets, assert_recovers, assert_unready, SLACK};
+use support::verdict::{assert_no_secrets, assert_unready, SLACK};
 use support::{get as probe, serve};
 
 const DEADLINE: Duration = Duration::from_millis(300);
@@ -287,9 +287,7 @@ async fn every_fault_under_load<T>(
         server.port().to_string(),
         proxy.addr().port().to_string(),
     ];
-    assert_recovers(addr, RECOVERY).await;
-    let load = AppLoad::start(addr, "/work", 4);
-    load.wait_for_success(20, RECOVERY).await;
+    let load = AppLoad::once_ready(addr, "/work", 4, RECOVERY).await;
     support::load::every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
         assert_unready(addr, "billing", MATRIX_MESSAGES, MATRIX_DEADLINE, &secrets)
     })

@@ -41,6 +41,21 @@ struct Counts {
 }
 
 impl AppLoad {
+    /// Waits (at most `bound`) until the app at `addr` is ready, then starts
+    /// the clients and waits until 20 of their requests have succeeded:
+    /// the app's own load, running, before a test injects its faults.
+    pub async fn once_ready(
+        addr: SocketAddr,
+        path: &'static str,
+        clients: usize,
+        bound: Duration,
+    ) -> AppLoad {
+        assert_recovers(addr, bound).await;
+        let load = AppLoad::start(addr, path, clients);
+        load.wait_for_success(20, bound).await;
+        load
+    }
+
     /// Starts the clients on the current runtime.
     pub fn start(addr: SocketAddr, path: &'static str, clients: usize) -> AppLoad {
         let (stop, stopped) = watch::channel(false);
