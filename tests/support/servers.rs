@@ -4,6 +4,12 @@
 //! own temporary directory, on a free loopback port, and stopped when
 //! dropped. A missing binary is a test failure that names the command that
 //! installs it.
+//!
+//! One file over the usual size, on purpose: every kind of server goes
+//! through the same lifecycle (init, spawn, answers, stop, kill, pause),
+//! each step a `match` on [`Kind`], and reading one step for every kind in
+//! one place is what keeps them alike. What a kind needs beyond an arm
+//! lives beside it (`rabbitmq.rs`).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::chown;

@@ -6,7 +6,8 @@
 //! deadline, [`CheckError`](crate::CheckError)'s public messages and
 //! constructors, [`blocking`](crate::check::blocking) for a synchronous
 //! client, `deadline::in_time` for a single call under the deadline, and
-//! `pool` for the rule every pooled backend follows.
+//! `pool` for the rule every pooled backend follows (`pool::deadpool` runs
+//! it on any deadpool pool).
 
 mod deadline;
 #[cfg(feature = "tonic")]
