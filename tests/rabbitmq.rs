@@ -261,15 +261,7 @@ async fn rabbitmq_one_connection_fails_with_the_apps_own_publishes() {
         }
         // The connection is gone for good: the app's publishes on it fail,
         // and so does the check.
-        let failed = load.failed();
-        let started = Instant::now();
-        while load.failed() < failed + 8 {
-            assert!(
-                started.elapsed() < RECOVERY,
-                "after {fault:?}, the app's publishes did not keep failing"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        load.wait_for_failed(load.failed() + 8, RECOVERY).await;
         let ok = load.ok();
         assert_unready(addr, "broker", MESSAGES, DEADLINE, &secrets).await;
         assert_eq!(load.ok(), ok, "after {fault:?}, a publish succeeded");
@@ -305,14 +297,7 @@ async fn rabbitmq_blocked_by_an_alarm_is_unready_while_the_apps_publishes_hang()
         assert_unready(addr, "broker", BLOCKED, DEADLINE, &secrets).await;
     }
     // The app's own publishes fail meanwhile: the verdict is the truth.
-    let started = Instant::now();
-    while load.failed() == failed {
-        assert!(
-            started.elapsed() < RECOVERY,
-            "no publish of the app's failed while the broker blocked it"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    load.wait_for_failed(failed + 1, RECOVERY).await;
 
     let _ = server
         .rabbit()

@@ -104,10 +104,24 @@ impl AppLoad {
     /// succeeded: the app is serving. Panics after `bound`.
     pub async fn wait_for_success(&self, more: usize, bound: Duration) {
         let target = self.ok() + more;
+        self.wait_until("succeed", || self.ok() >= target, bound)
+            .await;
+    }
+
+    /// Waits (at most `bound`) until `total` of the app's own requests have
+    /// failed since the load started.
+    pub async fn wait_for_failed(&self, total: usize, bound: Duration) {
+        self.wait_until("fail", || self.failed() >= total, bound)
+            .await;
+    }
+
+    /// Waits for `reached`, rechecked each time a request is answered;
+    /// panics after `bound`, saying the requests did not `what`.
+    async fn wait_until(&self, what: &str, reached: impl Fn() -> bool, bound: Duration) {
         let wait = async {
             loop {
                 let answered = self.counts.answered.notified();
-                if self.ok() >= target {
+                if reached() {
                     return;
                 }
                 answered.await;
@@ -115,7 +129,7 @@ impl AppLoad {
         };
         tokio::time::timeout(bound, wait).await.unwrap_or_else(|_| {
             panic!(
-                "the app's own requests did not succeed within {bound:?} ({} ok, {} failed)",
+                "the app's own requests did not {what} within {bound:?} ({} ok, {} failed)",
                 self.ok(),
                 self.failed()
             )

@@ -10,11 +10,12 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use crate::servers::Kind;
+
 /// Debian's server script (the one in `/usr/sbin` switches to the
 /// `rabbitmq` user and its system directories).
 const SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 const CTL: &str = "/usr/lib/rabbitmq/bin/rabbitmqctl";
-const EPMD_NAMES: [&str; 2] = ["/usr/bin/epmd", "/usr/lib/erlang/bin/epmd"];
 
 /// The node's own epmd and its ports; the epmd is stopped when dropped.
 pub struct Node {
@@ -39,7 +40,7 @@ impl Node {
         // environment below).
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("write enabled_plugins");
         let epmd_port = super::servers::free_port();
-        let epmd = Command::new(find_epmd())
+        let epmd = Command::new(super::servers::find("epmd", Kind::RabbitMq))
             .args(["-address", "127.0.0.1", "-port", &epmd_port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -133,17 +134,4 @@ pub fn answers(stream: &mut TcpStream) -> bool {
         && stream
             .read(&mut buffer)
             .is_ok_and(|n| n >= 11 && buffer[0] == 1 && buffer[7..11] == [0, 10, 0, 10])
-}
-
-fn find_epmd() -> PathBuf {
-    EPMD_NAMES
-        .iter()
-        .map(PathBuf::from)
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`epmd` (RabbitMq) is not installed; install it with: {}",
-                super::servers::INSTALL
-            )
-        })
 }

@@ -129,7 +129,7 @@ impl Server {
                 Kind::Postgres => libc_signal::SIGINT,
                 _ => libc_signal::SIGTERM,
             };
-            self.signal(&child, signal_number);
+            signal(&child, signal_number);
             wait_bounded(&mut child, self.kind);
         }
     }
@@ -137,12 +137,7 @@ impl Server {
     /// Kills the server (SIGKILL): no goodbye to its clients.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // The whole process group, as when a container is killed:
-            // PostgreSQL's backends would otherwise outlive the postmaster
-            // for a moment and still answer their connections' queries.
-            let _ = Command::new("kill")
-                .args(["-9", "--", &format!("-{}", child.id())])
-                .status();
+            signal(&child, libc_signal::SIGKILL);
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -153,14 +148,14 @@ impl Server {
     /// stalled process. [`unpause`](Self::unpause) lets it answer them all.
     pub fn pause(&self) {
         if let Some(child) = &self.child {
-            self.signal(child, libc_signal::SIGSTOP);
+            signal(child, libc_signal::SIGSTOP);
         }
     }
 
     /// Lets a [paused](Self::pause) server run again (SIGCONT).
     pub fn unpause(&self) {
         if let Some(child) = &self.child {
-            self.signal(child, libc_signal::SIGCONT);
+            signal(child, libc_signal::SIGCONT);
         }
     }
 
@@ -457,21 +452,6 @@ impl Server {
         self.rabbit.as_ref().expect("a RabbitMQ server")
     }
 
-    /// Sends `signal` to the server: to its whole process group for
-    /// RabbitMQ, whose Erlang VM is a child of its start script.
-    fn signal(&self, child: &Child, signal: i32) {
-        let target = if self.kind == Kind::RabbitMq {
-            format!("-{}", child.id())
-        } else {
-            child.id().to_string()
-        };
-        let _ = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg("--")
-            .arg(target)
-            .status();
-    }
-
     /// Everything the server has logged.
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&std::fs::read(self.log_path()).unwrap_or_default()).into_owned()
@@ -491,7 +471,7 @@ impl Drop for Server {
 }
 
 /// Finds a server binary on PATH or where Debian's packages put it.
-fn find(name: &str, kind: Kind) -> PathBuf {
+pub(crate) fn find(name: &str, kind: Kind) -> PathBuf {
     let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|path| {
             std::env::split_paths(&path)
@@ -568,6 +548,20 @@ mod libc_signal {
     pub const SIGTERM: i32 = 15;
     pub const SIGSTOP: i32 = 19;
     pub const SIGCONT: i32 = 18;
+    pub const SIGKILL: i32 = 9;
+}
+
+/// Sends `signal` to the server's whole process group (each server is
+/// spawned as the leader of its own), as a container runtime signals a
+/// container: PostgreSQL's backends would otherwise outlive a killed
+/// postmaster for a moment and still answer their connections' queries,
+/// and RabbitMQ's Erlang VM is a child of its start script.
+fn signal(child: &Child, signal: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg("--")
+        .arg(format!("-{}", child.id()))
+        .status();
 }
 
 fn wait_bounded(child: &mut Child, kind: Kind) {
