@@ -122,12 +122,12 @@ pub(crate) fn put_local<L: Send + 'static>(state: L) {
 /// The check that calls this stays counted as in flight until `work`
 /// returns, even when the probe gave up on it at its deadline: the next
 /// probes then report the check as still timing out instead of starting a
-/// second blocking call. A call stuck far past its timeout (ten times the
-/// check's timeout, at least five seconds) is written off with a log line
-/// and a new run may start, but never more than two calls per check are
-/// outstanding at once: a black-holed server costs at most two stuck
-/// threads per check, and a client without socket timeouts cannot wedge
-/// readiness for good once its server answers again.
+/// second blocking call. A call stuck far past its timeout is written off
+/// with a log line and a new run may start, with a cap on the calls of one
+/// check outstanding at once ([`crate::limits`] gives both figures): a
+/// black-holed server costs a bounded number of stuck threads per check,
+/// and a client without socket timeouts cannot wedge readiness for good
+/// once its server answers again.
 ///
 /// Returns `Err` with [`ErrorKind::Panicked`] if `work` panics.
 pub async fn blocking<R, F>(work: F) -> Result<R, CheckError>

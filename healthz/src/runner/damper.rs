@@ -23,12 +23,6 @@ pub(crate) struct Damper {
     passes: u32,
 }
 
-/// Whether an outcome counts as a failure for damping: a busy pool is a
-/// working dependency.
-fn is_failure(outcome: &Outcome) -> bool {
-    !outcome.is_pass() && !outcome.is_busy()
-}
-
 impl Damper {
     /// Records a run's outcome, finished at `now`, and returns how damping
     /// holds the check after it.
@@ -52,7 +46,8 @@ impl Damper {
 
     fn after(&self, check: &CheckConfig, outcome: &Outcome, now: Instant) -> (Self, Damping) {
         let mut next = *self;
-        if is_failure(outcome) {
+        // A busy pool is a working dependency.
+        if outcome.is_failure() {
             next.passes = 0;
             next.failures = next.failures.saturating_add(1);
             let since = *next.failing_since.get_or_insert(now);
@@ -214,8 +209,7 @@ mod tests {
     #[test]
     fn busy_is_not_a_failure() {
         let check = check(FailAfter::Failures(2), 1);
-        let busy = Outcome::Fail {
-            kind: ErrorKind::Busy,
+        let busy = Outcome::Busy {
             message: "busy.".into(),
         };
         let mut damper = Damper::default();

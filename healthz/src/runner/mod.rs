@@ -11,16 +11,13 @@
 //! A run can outlive its deadline in two ways: its blocking call has not
 //! returned (a client without socket timeouts behind a stalled server), or
 //! its task is not being polled (its runtime is stalled or gone). Such a run
-//! is *outstanding*. An outstanding blocking call holds back new runs, so
-//! that a black hole does not pile up threads, but only for a while: past
-//! [`write_off_after`] it is written off and a new run may start, with at
-//! most [`MAX_OUTSTANDING`] outstanding runs per check. A run whose task was
-//! not polled to its end is replaced at once.
+//! is *outstanding*: it holds new runs back until it is written off, or is
+//! replaced at once when stranded. Every bound involved is in
+//! [`crate::limits`], and nowhere else.
 //!
 //! A check with an interval runs in the background ([`schedule`]): probes
-//! then answer from its latest result, which counts as failing once it is
-//! older than [`CheckConfig::stale_after`]. Every result goes through the
-//! slot's [`Damper`] (flap damping) as it is published.
+//! then answer from its latest result, until it is stale. Every result goes
+//! through the slot's [`Damper`] (flap damping) as it is published.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
@@ -30,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::check::{CheckFuture, ErrorKind, InFlight, Local};
 use crate::config::CheckConfig;
+use crate::limits::{self, RunLimits};
 use crate::report::{CheckReport, Damping, DisplayAge, Outcome};
 
 mod damper;
@@ -48,33 +46,6 @@ pub(crate) trait Checks: Send + Sync + 'static {
     fn start(&self, index: usize) -> CheckFuture<'_>;
     /// Called, outside every lock, after check `index` published a result.
     fn published(&self, index: usize);
-}
-
-/// How long past its deadline a run may take to clean up after itself (a
-/// check that sees [`deadline`](crate::check::deadline) pass detaches its
-/// connection, say) before the runner drops it.
-const CLEANUP_GRACE: Duration = Duration::from_millis(50);
-
-/// How late past its own end a run that has not published may be before
-/// it counts as stranded on a runtime that no longer polls it.
-const STRANDED_AFTER: Duration = Duration::from_millis(100);
-
-/// The most runs of one check that may be outstanding at once: the bound
-/// on threads a check can leave stuck in blocking calls.
-pub(crate) const MAX_OUTSTANDING: usize = 2;
-
-/// How long an outstanding blocking call holds back new runs before it is
-/// written off: far past the check's timeout, and never under five seconds,
-/// so a slow but live server is not hammered with parallel calls.
-pub(crate) fn write_off_after(check: &CheckConfig) -> Duration {
-    (check.timeout * 10).max(Duration::from_secs(5))
-}
-
-/// How much earlier than the probe gives up on a check the check itself is
-/// told to give up, so that a check that honours the deadline reports its
-/// own finding (busy, cannot connect) rather than a bare timeout.
-fn reserve(timeout: Duration) -> Duration {
-    (timeout / 10).min(Duration::from_millis(25))
 }
 
 /// A finished run, as kept in the cache.
@@ -245,7 +216,7 @@ fn start<C: Checks>(
         receiver: receiver.clone(),
         token: Arc::downgrade(&token),
         started: now,
-        stranded_at: now + check.timeout + CLEANUP_GRACE + STRANDED_AFTER,
+        stranded_at: RunLimits::new(now, check.timeout).stranded_at(),
     });
     drop(state);
     let run = Run {
@@ -339,9 +310,10 @@ fn held_back(
 ) -> bool {
     state.outstanding.retain(|run| run.token.strong_count() > 0);
     let holding_back = state.outstanding.iter().any(|run| {
-        !run.written_off && now.saturating_duration_since(run.since) < write_off_after(check)
+        !run.written_off
+            && now.saturating_duration_since(run.since) < limits::write_off_after(check.timeout)
     });
-    if holding_back || state.outstanding.len() >= MAX_OUTSTANDING {
+    if holding_back || state.outstanding.len() >= limits::MAX_OUTSTANDING {
         return true;
     }
     for run in state.outstanding.iter_mut().filter(|run| !run.written_off) {

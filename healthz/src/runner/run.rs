@@ -12,9 +12,10 @@ use std::task::{Context, Poll};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{report, reserve, Checks, Finished, Outstanding, CLEANUP_GRACE};
+use super::{report, Checks, Finished, Outstanding};
 use crate::check::{CheckError, ErrorKind, InFlight, Local, RunContext};
 use crate::config::CheckConfig;
+use crate::limits::RunLimits;
 use crate::report::{Damping, Outcome};
 
 /// One run of one check, spawned as its own task.
@@ -31,10 +32,10 @@ impl<C: Checks> Run<C> {
     pub(super) async fn run(self, sender: watch::Sender<Option<Finished>>) {
         let check = self.check;
         let started = Instant::now();
-        let deadline = started + check.timeout;
+        let limits = RunLimits::new(started, check.timeout);
         let context = || RunContext {
             in_flight: self.token.clone(),
-            deadline: deadline - reserve(check.timeout),
+            deadline: limits.told(),
             config: check,
             local: Arc::clone(&self.local),
         };
@@ -45,7 +46,7 @@ impl<C: Checks> Run<C> {
         let result = match built {
             Ok(future) => {
                 let future = context().scope(CatchUnwind { inner: future });
-                tokio::time::timeout_at(deadline + CLEANUP_GRACE, future).await
+                tokio::time::timeout_at(limits.dropped_at(), future).await
             }
             Err(panic) => Ok(Err(panic)),
         };
@@ -115,13 +116,8 @@ impl<C: Checks> Run<C> {
 
 fn outcome_of(error: &CheckError) -> (Outcome, Option<String>) {
     let detail = error.detail().map(ToString::to_string);
-    (
-        Outcome::Fail {
-            kind: error.kind(),
-            message: error.message().to_owned().into(),
-        },
-        detail,
-    )
+    let message = error.message().to_owned().into();
+    (Outcome::of_error(error.kind(), message), detail)
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> String {
@@ -142,7 +138,8 @@ fn log_transition(
 ) {
     let name = check.name;
     let same = match (before, after) {
-        (Some(Outcome::Pass), Outcome::Pass) => true,
+        (Some(Outcome::Pass), Outcome::Pass)
+        | (Some(Outcome::Busy { .. }), Outcome::Busy { .. }) => true,
         (Some(Outcome::Fail { kind: a, .. }), Outcome::Fail { kind: b, .. }) => a == b,
         _ => false,
     };
@@ -157,6 +154,14 @@ fn log_transition(
         }
         Outcome::Pass => {
             tracing::debug!(check = name, "health check passed");
+        }
+        Outcome::Busy { message } => {
+            tracing::warn!(
+                check = name,
+                critical = check.critical,
+                error = detail.unwrap_or(message),
+                "health check reports busy: {message}"
+            );
         }
         Outcome::Fail { kind, message } => {
             tracing::warn!(

@@ -21,8 +21,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{refresh, Checks, CLEANUP_GRACE, STRANDED_AFTER};
+use super::{refresh, Checks};
 use crate::config::CheckConfig;
+use crate::limits::RunLimits;
 
 /// When a background check's runs are due.
 #[derive(Clone, Copy, Debug)]
@@ -103,7 +104,7 @@ async fn run_on_schedule<C: Checks>(
         if let Some(mut receiver) = running {
             // A run always ends by its timeout; one whose task is not
             // polled is given up on a little later, as probes do.
-            let bound = started + check.timeout + CLEANUP_GRACE + STRANDED_AFTER;
+            let bound = RunLimits::new(started, check.timeout).stranded_at();
             tokio::select! {
                 _ = tokio::time::timeout_at(bound, receiver.wait_for(Option::is_some)) => {}
                 _ = stop.changed() => return,
