@@ -1,6 +1,7 @@
-//! The HTTP answer of a routed probe: its status, headers and body, and
-//! [`ProbeRequest`], the one entry point every server adapter (the tower
-//! layer, the actix middleware, a hand-written one) goes through.
+//! The HTTP rendering of a probe's [`Verdict`]: its status, headers and
+//! body, and [`ProbeRequest`], the one entry point every HTTP server
+//! adapter (the tower layer, the actix middleware, a hand-written one)
+//! goes through.
 
 use std::fmt;
 
@@ -8,9 +9,13 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Method, Response, StatusCode, Uri};
 
-use crate::probes::{HealthChecks, Probes, Selection};
+use crate::config::Config;
+
+use crate::probe::Probe;
+use crate::probes::{HealthChecks, Probes};
 use crate::report::{self, Report};
-use crate::route::{self, Probe, Route};
+use crate::route::{self, Route, Target};
+use crate::verdict::Verdict;
 
 impl<T> Probes<T>
 where
@@ -26,95 +31,58 @@ where
         headers: &HeaderMap,
     ) -> Option<ProbeRequest<T>> {
         let route = route::route(T::config(), method, uri, headers)?;
+        let settled = self.settled(route.target);
         Some(ProbeRequest {
             probes: self.clone(),
             route,
+            settled,
         })
-    }
-
-    /// The answer to a probe that needs no check run (liveness, an unknown
-    /// check, an open startup probe), or `None`.
-    pub(crate) fn answer_now(&self, route: &Route) -> Option<Response<Bytes>> {
-        match route.probe {
-            // Liveness without liveness checks touches nothing at all.
-            Probe::Liveness if !has_liveness_checks::<T>() => {
-                Some(fixed(StatusCode::OK, "OK", route))
-            }
-            Probe::Startup if self.is_started() => Some(fixed(StatusCode::OK, "OK", route)),
-            Probe::UnknownCheck => Some(fixed(StatusCode::NOT_FOUND, "no such check.", route)),
-            // Draining answers at once: no dependency is asked, so a dead
-            // one cannot delay the 503 that takes the pod out of rotation.
-            Probe::Readiness | Probe::Check(_) if self.is_draining() => {
-                let report = Report {
-                    checks: Vec::new(),
-                    excluded: Vec::new(),
-                    draining: true,
-                };
-                let body = body(&report, route, "readiness");
-                Some(render(StatusCode::SERVICE_UNAVAILABLE, body, route))
-            }
-            _ => None,
-        }
-    }
-
-    /// Answers a routed probe, running the checks it needs.
-    pub(crate) async fn respond(&self, route: Route) -> Response<Bytes> {
-        if let Some(response) = self.answer_now(&route) {
-            return response;
-        }
-        let config = T::config();
-        let (report, probe_name) = match route.probe {
-            Probe::Readiness => (
-                self.evaluate(Selection::Readiness(&route.excluded)).await,
-                "readiness",
-            ),
-            Probe::Liveness => (self.evaluate(Selection::Liveness).await, "liveness"),
-            Probe::Check(index) => {
-                let mut report = self.evaluate(Selection::One(index)).await;
-                // Asked about one check, the answer is that check's: a
-                // failing non-critical check fails its own probe.
-                for check in &mut report.checks {
-                    check.critical = true;
-                }
-                (report, config.checks[index].name)
-            }
-            // Unknown checks were answered above.
-            Probe::Startup | Probe::UnknownCheck => {
-                return self.respond_startup(&route).await;
-            }
-        };
-        let status = if report.status().is_ready() {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        };
-        if status == StatusCode::OK && !route.json && !route.verbose {
-            // The body every passing kubelet probe gets: no formatting.
-            return text(status, OK, route.head);
-        }
-        render(status, body(&report, &route, probe_name), &route)
-    }
-
-    /// Answers a startup probe that has not opened yet.
-    async fn respond_startup(&self, route: &Route) -> Response<Bytes> {
-        let mut report = self.evaluate(Selection::Readiness(&[])).await;
-        if self.is_started() {
-            return text(StatusCode::OK, OK, route.head);
-        }
-        // Startup is about the process coming up: draining is readiness's
-        // business, and a busy pool has not passed yet.
-        report.draining = false;
-        let body = if !route.json && !route.verbose && report.status().is_ready() {
-            "starting".to_owned()
-        } else {
-            body(&report, route, "startup")
-        };
-        render(StatusCode::SERVICE_UNAVAILABLE, body, route)
     }
 }
 
-fn has_liveness_checks<T: HealthChecks>() -> bool {
-    T::config().checks.iter().any(|check| check.liveness)
+/// The HTTP answer to `verdict` in the format `route` asks for.
+fn render_verdict(verdict: &Verdict, route: &Route, config: &Config) -> Response<Bytes> {
+    match verdict {
+        Verdict::Up => fixed(StatusCode::OK, "OK", route),
+        Verdict::NoSuchCheck => fixed(StatusCode::NOT_FOUND, "no such check.", route),
+        Verdict::Draining => {
+            let report = Report {
+                checks: Vec::new(),
+                excluded: Vec::new(),
+                draining: true,
+            };
+            let body = body(&report, route, Probe::Readiness.as_str());
+            render(StatusCode::SERVICE_UNAVAILABLE, body, route)
+        }
+        Verdict::Checked { ready: true, .. } if !route.json && !route.verbose => {
+            // The body every passing kubelet probe gets: no formatting.
+            text(StatusCode::OK, OK, route.head)
+        }
+        Verdict::Checked { ready, report } => {
+            let status = if *ready {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let name = match route.target {
+                Target::Probe(probe) => probe.as_str(),
+                Target::Check(index) => config.checks[index].name,
+                Target::UnknownCheck => "",
+            };
+            let plain = !route.json && !route.verbose;
+            let body = if route.target == Target::Probe(Probe::Startup)
+                && plain
+                && report.status().is_ready()
+            {
+                // Every critical check passes now, but the latch has not
+                // opened: a busy pool has not passed yet.
+                "starting".to_owned()
+            } else {
+                body(report, route, name)
+            };
+            render(status, body, route)
+        }
+    }
 }
 
 /// The body of `report` in the format `route` asks for; `probe` names the
@@ -157,12 +125,15 @@ const OK: Bytes = Bytes::from_static(b"OK");
 pub struct ProbeRequest<T> {
     probes: Probes<T>,
     route: Route,
+    /// The verdict, when it needed no check run: decided once, when the
+    /// request was routed.
+    settled: Option<Verdict>,
 }
 
 impl<T> fmt::Debug for ProbeRequest<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProbeRequest")
-            .field("probe", &self.route.probe)
+            .field("target", &self.route.target)
             .field("head", &self.route.head)
             .finish_non_exhaustive()
     }
@@ -175,13 +146,21 @@ where
     /// The answer, if it needs no check run (liveness, an open startup
     /// probe, an unknown check name).
     pub fn answer_now(&self) -> Option<Response<Bytes>> {
-        self.probes.answer_now(&self.route)
+        let verdict = self.settled.as_ref()?;
+        Some(render_verdict(verdict, &self.route, T::config()))
     }
 
     /// The answer: status, headers and body, running the checks the probe
     /// needs within its deadline.
     pub async fn answer(self) -> Response<Bytes> {
-        self.probes.respond(self.route).await
+        let verdict = match self.settled {
+            Some(verdict) => verdict,
+            None => {
+                let excluded = &self.route.excluded;
+                self.probes.checked(self.route.target, excluded).await
+            }
+        };
+        render_verdict(&verdict, &self.route, T::config())
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::probe::Probe;
+
 /// The probe configuration of a state type, fixed at compile time by
 /// `#[derive(HealthChecks)]` and its `#[healthz(...)]` attributes.
 ///
@@ -79,18 +81,33 @@ pub enum FailAfter {
 }
 
 impl CheckConfig {
+    /// The probe this check answers to: liveness for a liveness check,
+    /// readiness (and startup) for every other.
+    pub fn probe(&self) -> Probe {
+        if self.liveness {
+            Probe::Liveness
+        } else {
+            Probe::Readiness
+        }
+    }
+
+    /// The interval this check runs on in the background, if it does
+    /// (liveness checks never do: they answer the question of the moment).
+    pub fn background_interval(&self) -> Option<Duration> {
+        self.interval.filter(|_| !self.liveness)
+    }
+
     /// The [`busy_limit`](Self::busy_limit) when the field sets none: 15s,
     /// long enough to ride out a burst of load, short enough that a pool
     /// wedged by dead connections takes the pod out of rotation soon.
     pub const DEFAULT_BUSY_LIMIT: Duration = Duration::from_secs(15);
 
     /// How old a background check's latest result may be before it counts
-    /// as failing with `stale: last result <age> old.`: three intervals, so
-    /// that a scheduler that died (its runtime shut down, its task starved)
-    /// cannot leave a pod ready on a result from long ago. `None` for a
-    /// check that runs when a probe asks.
+    /// as failing with `stale: last result <age> old.`
+    /// ([`limits::stale_after`](crate::limits::stale_after) its interval).
+    /// `None` for a check that runs when a probe asks.
     pub fn stale_after(&self) -> Option<Duration> {
-        self.interval.map(|interval| interval * 3)
+        self.interval.map(crate::limits::stale_after)
     }
 }
 
@@ -118,5 +135,23 @@ impl Config {
             || path
                 .strip_prefix(self.readiness_path)
                 .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    /// Whether any check is a liveness check: without one, liveness
+    /// answers at once and touches nothing.
+    pub fn has_liveness_checks(&self) -> bool {
+        self.checks.iter().any(|check| check.liveness)
+    }
+
+    /// Whether any check runs in the background (on an interval).
+    pub fn has_background_checks(&self) -> bool {
+        self.checks
+            .iter()
+            .any(|check| check.background_interval().is_some())
+    }
+
+    /// The index in [`checks`](Self::checks) of the check called `name`.
+    pub fn check_index(&self, name: &str) -> Option<usize> {
+        self.checks.iter().position(|check| check.name == name)
     }
 }

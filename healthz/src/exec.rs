@@ -30,6 +30,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
+use crate::probe::Probe;
 use crate::probes::HealthChecks;
 
 /// The argument that asks for a probe: `--probe <liveness|readiness|startup>`.
@@ -37,44 +38,6 @@ pub const PROBE_ARG: &str = "--probe";
 
 /// The most of a response an exec probe reads: probe bodies are short.
 const MAX_RESPONSE: u64 = 64 * 1024;
-
-/// Which probe to ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Probe {
-    /// The liveness probe.
-    Liveness,
-    /// The readiness probe.
-    Readiness,
-    /// The startup probe.
-    Startup,
-}
-
-impl Probe {
-    /// `liveness`, `readiness` or `startup`: the word after `--probe`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Probe::Liveness => "liveness",
-            Probe::Readiness => "readiness",
-            Probe::Startup => "startup",
-        }
-    }
-
-    /// The probe named `name`, if any.
-    pub fn named(name: &str) -> Option<Self> {
-        [Probe::Liveness, Probe::Readiness, Probe::Startup]
-            .into_iter()
-            .find(|probe| probe.as_str() == name)
-    }
-
-    fn path(self, config: &Config) -> &'static str {
-        match self {
-            Probe::Liveness => config.liveness_path,
-            Probe::Readiness => config.readiness_path,
-            Probe::Startup => config.startup_path,
-        }
-    }
-}
 
 /// An exec probe of a running server; see the [module docs](self).
 #[derive(Clone, Debug)]

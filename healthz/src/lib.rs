@@ -134,18 +134,22 @@ pub mod exec;
 pub mod grpc;
 pub mod kubernetes;
 pub mod layer;
+pub mod limits;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod probe;
 mod probes;
 mod report;
 mod route;
 mod runner;
+mod verdict;
 pub mod watchdog;
 
 pub use answer::ProbeRequest;
 pub use check::types::{Check, CheckError, ErrorKind, LocalCheck};
 pub use config::{CheckConfig, Config, FailAfter};
 
+pub use probe::Probe;
 pub use probes::{HealthChecks, Probes};
 pub use report::{CheckReport, Damping, Outcome, Report, Status};
 

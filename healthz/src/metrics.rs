@@ -10,7 +10,7 @@ use crate::report::Outcome;
 fn state(outcome: &Outcome) -> (&'static str, f64) {
     match outcome {
         Outcome::Pass => ("pass", 1.0),
-        outcome if outcome.is_busy() => ("busy", 0.5),
+        Outcome::Busy { .. } => ("busy", 0.5),
         Outcome::Fail { .. } => ("fail", 0.0),
     }
 }

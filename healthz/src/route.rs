@@ -6,23 +6,23 @@ use http::header::ACCEPT;
 use http::{HeaderMap, Method, Uri};
 
 use crate::config::Config;
+use crate::probe::Probe;
 
-/// Which probe a request asks for.
+/// What a probe request asks about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Probe {
-    Liveness,
-    Readiness,
+pub(crate) enum Target {
+    /// One of the three probes.
+    Probe(Probe),
     /// `<readiness>/<name>`: one check.
     Check(usize),
     /// `<readiness>/<name>` where no check has that name.
     UnknownCheck,
-    Startup,
 }
 
 /// A request routed to a probe, with what its query string asks for.
 #[derive(Debug)]
 pub(crate) struct Route {
-    pub(crate) probe: Probe,
+    pub(crate) target: Target,
     pub(crate) head: bool,
     pub(crate) verbose: bool,
     pub(crate) json: bool,
@@ -48,23 +48,19 @@ pub(crate) fn route(
     if !config.is_probe_path(path) {
         return None;
     }
-    let probe = if path == config.liveness_path {
-        Probe::Liveness
-    } else if path == config.readiness_path {
-        Probe::Readiness
-    } else if path == config.startup_path {
-        Probe::Startup
+    let target = if let Some(probe) = Probe::ALL.into_iter().find(|p| p.path(config) == path) {
+        Target::Probe(probe)
     } else {
         let name = path
             .strip_prefix(config.readiness_path)?
             .strip_prefix('/')?;
-        match config.checks.iter().position(|c| c.name == name) {
-            Some(index) => Probe::Check(index),
-            None => Probe::UnknownCheck,
+        match config.check_index(name) {
+            Some(index) => Target::Check(index),
+            None => Target::UnknownCheck,
         }
     };
     let mut route = Route {
-        probe,
+        target,
         head,
         verbose: false,
         json: accepts_json(headers),
@@ -76,7 +72,7 @@ pub(crate) fn route(
             "format" => route.json = value == "json",
             "exclude" => {
                 let value = percent_decode(value);
-                if let Some(index) = config.checks.iter().position(|c| c.name == value) {
+                if let Some(index) = config.check_index(&value) {
                     if !route.excluded.contains(&index) {
                         route.excluded.push(index);
                     }

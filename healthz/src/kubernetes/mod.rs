@@ -46,6 +46,7 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::probe::Probe;
 use crate::probes::HealthChecks;
 use crate::report::{push_json_escaped, DisplayAge};
 
@@ -209,26 +210,16 @@ impl KubernetesProbes {
             let _ = writeln!(yaml, "# warning: {warning}");
         }
         // Liveness answers at once: it runs no dependency check.
-        let liveness_timeout = if self.has_liveness_checks() {
+        let liveness_timeout = if self.config.has_liveness_checks() {
             probe_timeout
         } else {
             1
         };
+        self.write_probe(&mut yaml, Probe::Liveness, liveness_timeout, self.liveness);
+        self.write_probe(&mut yaml, Probe::Readiness, probe_timeout, self.readiness);
         self.write_probe(
             &mut yaml,
-            ("livenessProbe", "liveness", self.config.liveness_path),
-            liveness_timeout,
-            self.liveness,
-        );
-        self.write_probe(
-            &mut yaml,
-            ("readinessProbe", "readiness", self.config.readiness_path),
-            probe_timeout,
-            self.readiness,
-        );
-        self.write_probe(
-            &mut yaml,
-            ("startupProbe", "startup", self.config.startup_path),
+            Probe::Startup,
             probe_timeout,
             Timing {
                 period: self.startup_period,
@@ -249,7 +240,7 @@ impl KubernetesProbes {
         };
         let mut words: Vec<String> = command.iter().map(|word| json_string(word)).collect();
         words.push(json_string(crate::exec::PROBE_ARG));
-        words.push(json_string("readiness"));
+        words.push(json_string(Probe::Readiness.as_str()));
         Ok(format!(
             "HEALTHCHECK --interval={}s --timeout={}s --start-period={} --retries={} CMD [{}]",
             self.readiness.period,
@@ -260,25 +251,15 @@ impl KubernetesProbes {
         ))
     }
 
-    fn has_liveness_checks(&self) -> bool {
-        self.config.checks.iter().any(|check| check.liveness)
-    }
-
-    fn write_probe(
-        &self,
-        yaml: &mut String,
-        (key, probe, path): (&str, &str, &str),
-        timeout_seconds: u64,
-        timing: Timing,
-    ) {
-        let _ = writeln!(yaml, "{key}:");
+    fn write_probe(&self, yaml: &mut String, probe: Probe, timeout_seconds: u64, timing: Timing) {
+        let _ = writeln!(yaml, "{}Probe:", probe.as_str());
         match &self.exec {
             Some(command) => {
                 yaml.push_str("  exec:\n    command:\n");
                 for word in command
                     .iter()
                     .map(String::as_str)
-                    .chain([crate::exec::PROBE_ARG, probe])
+                    .chain([crate::exec::PROBE_ARG, probe.as_str()])
                 {
                     let _ = writeln!(yaml, "      - {}", json_string(word));
                 }
@@ -288,6 +269,7 @@ impl KubernetesProbes {
                     Port::Number(number) => number.to_string(),
                     Port::Name(name) => name.clone(),
                 };
+                let path = probe.path(self.config);
                 let _ = write!(yaml, "  httpGet:\n    path: {path}\n    port: {port}\n");
             }
         }

@@ -28,14 +28,11 @@ where
     /// `tokio::spawn` does.
     pub fn start_background(&self) {
         let config = T::config();
-        let background = || config.checks.iter().filter(|check| !check.liveness);
-        if background().all(|check| check.interval.is_none())
-            || self.shared.background.swap(true, Ordering::AcqRel)
-        {
+        if !config.has_background_checks() || self.shared.background.swap(true, Ordering::AcqRel) {
             return;
         }
         for (index, check) in config.checks.iter().enumerate() {
-            if let (Some(interval), false) = (check.interval, check.liveness) {
+            if let Some(interval) = check.background_interval() {
                 schedule::spawn(
                     &self.shared,
                     index,

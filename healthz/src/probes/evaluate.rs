@@ -2,12 +2,12 @@
 //! each through the runner (cache, single-flight, background snapshot).
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{HealthChecks, Probes};
 use crate::config::Config;
+use crate::limits;
 use crate::report::{CheckReport, Report, Status};
 use crate::runner::{self, Lookup};
 
@@ -55,7 +55,7 @@ where
     /// Runs the check called `name` alone, or returns `None` if there is
     /// no such check.
     pub async fn check(&self, name: &str) -> Option<CheckReport> {
-        let index = T::config().checks.iter().position(|c| c.name == name)?;
+        let index = T::config().check_index(name)?;
         self.evaluate(Selection::One(index)).await.checks.pop()
     }
 
@@ -68,13 +68,7 @@ where
             .filter(|&index| selection.includes(config, index))
             .map(|index| {
                 let check = &config.checks[index];
-                // Liveness checks are local and answer the kubelet's
-                // question of the moment: never from a cache.
-                let ttl = if check.liveness {
-                    Duration::ZERO
-                } else {
-                    config.cache_ttl
-                };
+                let ttl = limits::cache_ttl(config.cache_ttl, check.liveness);
                 let lookup = runner::lookup(&self.shared, index, check, ttl, probe_start);
                 (index, lookup)
             })

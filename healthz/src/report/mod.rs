@@ -46,6 +46,13 @@ impl Status {
 pub enum Outcome {
     /// The dependency is ready.
     Pass,
+    /// The dependency works but cannot take more work right now (every
+    /// pooled connection in use, the server answering on a spare one): the
+    /// probe stays ready and reports it as degraded.
+    Busy {
+        /// The public message, such as `busy: every connection is in use.`.
+        message: Cow<'static, str>,
+    },
     /// The check failed. `message` is the public message.
     Fail {
         /// How it failed.
@@ -70,13 +77,21 @@ impl Outcome {
 
     /// Whether the dependency works but is saturated.
     pub fn is_busy(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Fail {
-                kind: ErrorKind::Busy,
-                ..
-            }
-        )
+        matches!(self, Outcome::Busy { .. })
+    }
+
+    /// Whether the check failed: neither passed nor busy.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Fail { .. })
+    }
+
+    /// The outcome a check's error stands for: busy for
+    /// [`ErrorKind::Busy`], a failure for every other kind.
+    pub(crate) fn of_error(kind: ErrorKind, message: Cow<'static, str>) -> Self {
+        match kind {
+            ErrorKind::Busy => Outcome::Busy { message },
+            kind => Outcome::Fail { kind, message },
+        }
     }
 }
 
@@ -146,7 +161,8 @@ impl CheckReport {
     fn raw_status_of(&self, outcome: &Outcome) -> Status {
         match outcome {
             Outcome::Pass => Status::Pass,
-            outcome if outcome.is_busy() || !self.critical => Status::Warn,
+            Outcome::Busy { .. } => Status::Warn,
+            Outcome::Fail { .. } if !self.critical => Status::Warn,
             Outcome::Fail { .. } => Status::Fail,
         }
     }
@@ -158,7 +174,9 @@ impl CheckReport {
             (Damping::Recovering { passes, needed }, _) => Some(Cow::Owned(format!(
                 "recovering: {passes} of {needed} passes."
             ))),
-            (_, Outcome::Fail { message, .. }) => Some(Cow::Borrowed(message)),
+            (_, Outcome::Fail { message, .. } | Outcome::Busy { message }) => {
+                Some(Cow::Borrowed(message))
+            }
             (_, Outcome::Pass) => None,
         }
     }
@@ -357,8 +375,7 @@ mod tests {
 
     #[test]
     fn non_critical_and_busy_failures_warn() {
-        let busy = Outcome::Fail {
-            kind: ErrorKind::Busy,
+        let busy = Outcome::Busy {
             message: "busy: every connection is in use.".into(),
         };
         let report = Report {
