@@ -15,7 +15,7 @@
 //! frames still queued, as it does under load. A pool replaces a lost
 //! connection on the next `get`, and follows the pooled rule of
 //! `super::pool`: a connection whose round trip failed or timed out is
-//! detached, and busy is reported only when a probe connection, opened by
+//! detached, and busy is reported only when a spare connection, opened by
 //! the pool's own manager outside the pool, proves that the broker answers.
 
 use lapin::protocol::constants::REPLY_SUCCESS;
@@ -83,6 +83,26 @@ impl crate::Check for Connection {
     }
 }
 
+#[cfg(feature = "deadpool-lapin")]
+impl super::pool::DeadpoolBackend for deadpool_lapin::Manager {
+    type Lent = deadpool_lapin::Object;
+    const PUBLIC: &'static str = RABBITMQ;
+    const PING: &'static str = "the channel open and close";
+
+    fn ping(
+        connection: &mut Connection,
+    ) -> impl std::future::Future<Output = Result<(), CheckError>> + Send + '_ {
+        check_connection(connection)
+    }
+
+    /// A blocked connection goes back: a new one would be blocked as well.
+    fn detach(lent: deadpool_lapin::Object) {
+        if !lent.status().blocked() {
+            drop(deadpool_lapin::Object::take(lent));
+        }
+    }
+}
+
 /// Takes a connection from the application's own pool and checks it, both
 /// before the deadline. A connection that failed or hung is taken out of
 /// the pool and dropped (closed), never handed back; a blocked one goes
@@ -91,24 +111,6 @@ impl crate::Check for Connection {
 #[diagnostic::do_not_recommend]
 impl crate::Check for deadpool_lapin::Pool {
     async fn check(&self) -> Result<(), CheckError> {
-        // The manager's `create` opens a connection outside the pool.
-        use deadpool::managed::Manager as _;
-        use deadpool_lapin::Object;
-
-        use super::pool::Ping;
-
-        fn probe_ping(connection: &mut Connection) -> Ping<'_, lapin::Error> {
-            Box::pin(round_trip(connection))
-        }
-
-        let use_pooled = |connection: Object| async move {
-            let result = check_connection(&connection).await;
-            if result.is_err() && !connection.status().blocked() {
-                drop(Object::take(connection));
-            }
-            result
-        };
-        let open = || self.manager().create();
-        super::pool::deadpool(self, RABBITMQ, use_pooled, open, probe_ping).await
+        super::pool::check(self).await
     }
 }

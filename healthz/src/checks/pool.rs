@@ -6,19 +6,25 @@
 //! database (they never come back, and new connects hang as well). The
 //! pool's own counters cannot tell these apart: they count connections
 //! being opened, and connections being pinged on their way back, as in use.
-//! So a pooled check also keeps one **dedicated probe connection**, opened
+//! So a pooled check also keeps one **spare connection** of its own, opened
 //! outside the pool when first needed, reused, closed and reopened on
 //! failure, and runs its ping there under the same deadline:
 //!
 //! - the pool gave a connection: the ping on it decides, and any busy
 //!   streak ends;
-//! - no pooled connection in time, and the probe connection failed or did
+//! - no pooled connection in time, and the spare connection failed or did
 //!   not answer: the database is down (503);
-//! - no pooled connection in time, and the probe connection answered: the
+//! - no pooled connection in time, and the spare connection answered: the
 //!   pool is **busy** (degraded, still ready), but only for
 //!   [`busy_limit`](crate::CheckConfig::busy_limit) of continuous
 //!   saturation; past it, the pool is held by connections stuck on dead
 //!   sockets while the server itself answers, and the check fails.
+//!
+//! A pooled backend says what it can do by implementing [`PooledBackend`]
+//! (take, ping, detach, open a spare, describe its use), in the manner of
+//! deadpool's `Manager`; [`check`] runs the rule on it. A deadpool pool
+//! needs less: its manager implements [`DeadpoolBackend`] (ping, detach)
+//! and the pool side comes from deadpool itself.
 #![allow(
     dead_code,
     reason = "used by the pooled backends, each behind its own feature"
@@ -26,52 +32,156 @@
 
 use std::fmt::Display;
 use std::future::Future;
-use std::pin::Pin;
+use std::ops::DerefMut;
 
-use tokio::time::Instant;
+use tokio::time::{timeout_at, Instant};
 
 use crate::check::{self, CheckError};
 use crate::config::CheckConfig;
 
-/// The ping on one connection, borrowing it.
-pub(crate) type Ping<'c, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'c>>;
+/// What a pooled backend provides to the pooled rule.
+pub(crate) trait PooledBackend: Sync {
+    /// One connection, as [`open`](Self::open) gives it and as a lent one
+    /// dereferences to.
+    type Connection: Send + 'static;
+    /// A connection lent by the application's pool; dropping it hands it
+    /// back.
+    type Lent: DerefMut<Target = Self::Connection> + Send;
+
+    /// The public message of a failure (`cannot connect to database.`).
+    const PUBLIC: &'static str;
+    /// The round trip [`ping`](Self::ping) makes, as the log names it.
+    const PING: &'static str;
+
+    /// Whether the pool's own counters say every connection is in use: a
+    /// hint that the spare connection should be asked at once, never a
+    /// verdict.
+    fn looks_saturated(&self) -> bool;
+
+    /// Waits for a connection from the application's pool (the rule bounds
+    /// the wait by the check's deadline; the pool's own timeout may end it
+    /// sooner).
+    fn take(&self) -> impl Future<Output = Acquired<Self::Lent>> + Send;
+
+    /// Opens a connection outside the pool: the spare.
+    fn open(&self) -> impl Future<Output = Result<Self::Connection, CheckError>> + Send;
+
+    /// One round trip on a connection, lent or spare (the rule bounds it by
+    /// the deadline).
+    fn ping(
+        connection: &mut Self::Connection,
+    ) -> impl Future<Output = Result<(), CheckError>> + Send + '_;
+
+    /// Takes a lent connection whose round trip failed or did not answer
+    /// out of the pool for good and closes it, so that it never goes back
+    /// to the application's requests (a dead socket must not strand a pool
+    /// permit).
+    fn detach(lent: Self::Lent);
+
+    /// The pool's connections in use, for the log (`10 of 10`).
+    fn in_use(&self) -> String;
+}
+
+/// What waiting for the application's pool gave.
+pub(crate) enum Acquired<T> {
+    /// A pooled connection.
+    Connection(T),
+    /// No connection before the deadline (or the pool's own timeout).
+    NoneInTime,
+    /// The pool failed otherwise (it is closed, or a connect failed).
+    Failed(CheckError),
+}
+
+/// Runs the pooled rule on `pool`, with the state the current check kept
+/// from its last run, kept again for the next: what every pooled backend's
+/// `Check` impl calls.
+pub(crate) async fn check<B: PooledBackend>(pool: &B) -> Result<(), CheckError> {
+    let mut state: PoolState<B::Connection> = check::take_local();
+    let result = state.check(pool).await;
+    check::put_local(state);
+    result
+}
 
 /// What a pooled check keeps from one run to the next.
-pub(crate) struct PoolProbe<C> {
-    /// The dedicated probe connection, outside the application's pool.
-    connection: Option<C>,
+struct PoolState<C> {
+    /// The spare connection, outside the application's pool.
+    spare: Option<C>,
     /// When the pool was first found saturated with the database answering,
     /// since the last time it handed the check a connection.
     busy_since: Option<Instant>,
 }
 
-impl<C> Default for PoolProbe<C> {
+impl<C> Default for PoolState<C> {
     fn default() -> Self {
         Self {
-            connection: None,
+            spare: None,
             busy_since: None,
         }
     }
 }
 
-impl<C: Send + 'static> PoolProbe<C> {
-    /// The state the current check kept from its last run.
-    fn take() -> Self {
-        check::take_local()
-    }
-
-    /// Keeps this state for the next run.
-    fn keep(self) {
-        check::put_local(self);
-    }
-
-    /// The pool handed out a connection: it is not saturated.
-    fn acquired(&mut self) {
-        self.busy_since = None;
+impl<C: Send + 'static> PoolState<C> {
+    /// One pooled check: waits for a connection from the application's
+    /// pool and pings on it, all before the deadline; while waiting, looks
+    /// for evidence on the spare connection, and judges a pool that gave
+    /// nothing as the module documentation says.
+    async fn check<B>(&mut self, pool: &B) -> Result<(), CheckError>
+    where
+        B: PooledBackend<Connection = C>,
+    {
+        let deadline = check::deadline_or_default();
+        let started = Instant::now();
+        let proof_at = proof_starts(started, deadline, pool.looks_saturated());
+        let acquire = timeout_at(deadline, pool.take());
+        tokio::pin!(acquire);
+        let early = tokio::select! {
+            biased;
+            acquired = &mut acquire => Some(acquired),
+            () = tokio::time::sleep_until(proof_at) => None,
+        };
+        let (acquired, proof) = match early {
+            Some(acquired) => (acquired, None),
+            None => {
+                let proof = self.prove(deadline, pool);
+                tokio::pin!(proof);
+                let mut proven = None;
+                let acquired = loop {
+                    tokio::select! {
+                        biased;
+                        acquired = &mut acquire => break acquired,
+                        result = &mut proof, if proven.is_none() => proven = Some(result),
+                    }
+                };
+                let connected = matches!(acquired, Ok(Acquired::Connection(_)));
+                let proof = match (connected, proven) {
+                    // A pooled connection makes the evidence moot: a proof
+                    // cut short drops (closes) the spare connection it held,
+                    // and the next one opens a new one.
+                    (true, proven) => proven,
+                    (false, Some(proven)) => Some(proven),
+                    (false, None) => Some(proof.await),
+                };
+                (acquired, proof)
+            }
+        };
+        match acquired.unwrap_or(Acquired::NoneInTime) {
+            Acquired::Connection(lent) => {
+                self.busy_since = None;
+                ping_lent::<B>(lent, deadline).await
+            }
+            Acquired::Failed(error) => Err(error),
+            Acquired::NoneInTime => {
+                let proof = match proof {
+                    Some(proof) => proof,
+                    None => self.prove(deadline, pool).await,
+                };
+                Err(self.saturated(started, proof, pool.in_use(), B::PUBLIC))
+            }
+        }
     }
 
     /// The verdict on a pool that gave no connection before the deadline,
-    /// given what the probe connection found (`proof`) and the pool's
+    /// given what the spare connection found (`proof`) and the pool's
     /// connections in use (for the log).
     fn saturated(
         &mut self,
@@ -95,180 +205,57 @@ impl<C: Send + 'static> PoolProbe<C> {
         }
         CheckError::busy(CheckError::BUSY).with_detail(format!(
             "no pooled connection became free before the deadline ({in_use} in use); \
-             the server answers on the probe connection"
+             the server answers on the spare connection"
         ))
     }
 
-    /// Runs `ping` on the probe connection, opening it with `open` first if
-    /// there is none, both before `deadline`. A connection whose ping failed
-    /// or timed out is dropped (closed), and the next run opens a new one.
-    async fn prove<Open, E>(
-        &mut self,
-        deadline: Instant,
-        public: &'static str,
-        open: impl FnOnce() -> Open,
-        ping: impl FnOnce(&mut C) -> Ping<'_, E>,
-    ) -> Result<(), CheckError>
+    /// Pings on the spare connection, opening it first if there is none,
+    /// both before `deadline`. A spare whose ping failed or timed out is
+    /// dropped (closed), and the next run opens a new one.
+    async fn prove<B>(&mut self, deadline: Instant, pool: &B) -> Result<(), CheckError>
     where
-        Open: Future<Output = Result<C, E>>,
-        E: Display + Send + Sync + 'static,
+        B: PooledBackend<Connection = C>,
     {
-        let mut connection = match self.connection.take() {
-            Some(connection) => connection,
-            None => match tokio::time::timeout_at(deadline, open()).await {
-                Ok(Ok(connection)) => connection,
-                Ok(Err(error)) => return Err(CheckError::unavailable(public).with_detail(error)),
-                Err(_elapsed) => {
-                    return Err(CheckError::timed_out(public)
-                        .with_detail("the probe connection did not open before the deadline"))
-                }
-            },
+        let late = |what: &str| {
+            CheckError::timed_out(B::PUBLIC).with_detail(format!(
+                "the spare connection did not {what} before the deadline"
+            ))
         };
-        match tokio::time::timeout_at(deadline, ping(&mut connection)).await {
-            Ok(Ok(())) => {
-                self.connection = Some(connection);
-                Ok(())
-            }
-            Ok(Err(error)) => Err(CheckError::unavailable(public).with_detail(error)),
-            Err(_elapsed) => Err(CheckError::timed_out(public)
-                .with_detail("the probe connection did not answer before the deadline")),
+        let mut spare = match self.spare.take() {
+            Some(spare) => spare,
+            None => timeout_at(deadline, pool.open())
+                .await
+                .map_err(|_elapsed| late("open"))??,
+        };
+        timeout_at(deadline, B::ping(&mut spare))
+            .await
+            .map_err(|_elapsed| late("answer"))??;
+        self.spare = Some(spare);
+        Ok(())
+    }
+}
+
+/// The round trip on a lent connection, before `deadline`. A connection
+/// that failed or did not answer is detached, never handed back.
+async fn ping_lent<B: PooledBackend>(
+    mut lent: B::Lent,
+    deadline: Instant,
+) -> Result<(), CheckError> {
+    match timeout_at(deadline, B::ping(&mut lent)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => {
+            B::detach(lent);
+            Err(error)
+        }
+        Err(_elapsed) => {
+            B::detach(lent);
+            Err(CheckError::timed_out(B::PUBLIC)
+                .with_detail(format!("{} did not answer before the deadline", B::PING)))
         }
     }
 }
 
-/// What waiting for the application's pool gave.
-pub(crate) enum Acquired<T> {
-    /// A pooled connection.
-    Connection(T),
-    /// No connection before the deadline (or the pool's own timeout).
-    NoneInTime,
-    /// The pool failed otherwise (it is closed, or a connect failed).
-    Failed(CheckError),
-}
-
-impl<C: Send + 'static> PoolProbe<C> {
-    /// One pooled check: waits for a connection from the application's
-    /// pool (`acquire`) and pings on it (`use_pooled`), all before
-    /// `deadline`; while waiting, looks for evidence on the probe
-    /// connection (`open`, `ping`) and judges a pool that gave nothing as
-    /// the module documentation says. `in_use` describes the pool for the
-    /// log when it is saturated.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call per backend, named by position"
-    )]
-    pub(crate) async fn check<T, E, Open, Use>(
-        &mut self,
-        deadline: Instant,
-        public: &'static str,
-        looks_saturated: bool,
-        acquire: impl Future<Output = Acquired<T>>,
-        use_pooled: impl FnOnce(T) -> Use,
-        in_use: impl FnOnce() -> String,
-        open: impl FnOnce() -> Open,
-        ping: impl FnOnce(&mut C) -> Ping<'_, E>,
-    ) -> Result<(), CheckError>
-    where
-        Open: Future<Output = Result<C, E>>,
-        Use: Future<Output = Result<(), CheckError>>,
-        E: Display + Send + Sync + 'static,
-    {
-        let started = Instant::now();
-        let proof_at = proof_starts(started, deadline, looks_saturated);
-        let acquire = tokio::time::timeout_at(deadline, acquire);
-        tokio::pin!(acquire);
-        let early = tokio::select! {
-            biased;
-            acquired = &mut acquire => Some(acquired),
-            () = tokio::time::sleep_until(proof_at) => None,
-        };
-        let mut prover = Some((open, ping));
-        let (acquired, proof) = match early {
-            Some(acquired) => (acquired, None),
-            None => {
-                let (open, ping) = prover.take().expect("not taken yet");
-                let proof = self.prove(deadline, public, open, ping);
-                tokio::pin!(proof);
-                let mut proven = None;
-                let acquired = loop {
-                    tokio::select! {
-                        biased;
-                        acquired = &mut acquire => break acquired,
-                        result = &mut proof, if proven.is_none() => proven = Some(result),
-                    }
-                };
-                let connected = matches!(acquired, Ok(Acquired::Connection(_)));
-                let proof = match (connected, proven) {
-                    // A pooled connection makes the evidence moot: a proof
-                    // cut short drops (closes) the probe connection it held,
-                    // and the next one opens a new one.
-                    (true, proven) => proven,
-                    (false, Some(proven)) => Some(proven),
-                    (false, None) => Some(proof.await),
-                };
-                (acquired, proof)
-            }
-        };
-        match acquired.unwrap_or(Acquired::NoneInTime) {
-            Acquired::Connection(connection) => {
-                self.acquired();
-                use_pooled(connection).await
-            }
-            Acquired::Failed(error) => Err(error),
-            Acquired::NoneInTime => {
-                let proof = match (proof, prover) {
-                    (Some(proof), _) => proof,
-                    (None, Some((open, ping))) => self.prove(deadline, public, open, ping).await,
-                    (None, None) => unreachable!("the proof ran or its closures are here"),
-                };
-                Err(self.saturated(started, proof, in_use(), public))
-            }
-        }
-    }
-}
-
-impl<C: Send + 'static> PoolProbe<C> {
-    /// [`check`](Self::check) with the state the current check kept from
-    /// its last run, kept again for the next: what every pooled backend
-    /// calls, with the same arguments.
-    #[allow(
-        clippy::too_many_arguments,
-        reason = "one call per backend, named by position"
-    )]
-    pub(crate) async fn run<T, E, Open, Use>(
-        deadline: Instant,
-        public: &'static str,
-        looks_saturated: bool,
-        acquire: impl Future<Output = Acquired<T>>,
-        use_pooled: impl FnOnce(T) -> Use,
-        in_use: impl FnOnce() -> String,
-        open: impl FnOnce() -> Open,
-        ping: impl FnOnce(&mut C) -> Ping<'_, E>,
-    ) -> Result<(), CheckError>
-    where
-        Open: Future<Output = Result<C, E>>,
-        Use: Future<Output = Result<(), CheckError>>,
-        E: Display + Send + Sync + 'static,
-    {
-        let mut probe = Self::take();
-        let result = probe
-            .check(
-                deadline,
-                public,
-                looks_saturated,
-                acquire,
-                use_pooled,
-                in_use,
-                open,
-                ping,
-            )
-            .await;
-        probe.keep();
-        result
-    }
-}
-
-/// When a pooled check starts looking for evidence on its probe connection
+/// When a pooled check starts looking for evidence on its spare connection
 /// while it still waits for the pool: at once if the pool already looks
 /// saturated, else half-way to the deadline, so that both fit in it.
 fn proof_starts(started: Instant, deadline: Instant, looks_saturated: bool) -> Instant {
@@ -279,56 +266,77 @@ fn proof_starts(started: Instant, deadline: Instant, looks_saturated: bool) -> I
     }
 }
 
-/// The pooled check on a deadpool pool (deadpool-redis, deadpool-postgres,
-/// deadpool-lapin): the pool's own status says whether it looks saturated,
-/// its `get` (bounded by the pool's wait timeout and the deadline) is the
-/// acquire, and its counters describe it for the log. `use_pooled`, `open`
-/// and `ping` are the backend's, as for [`PoolProbe::run`].
+/// What a deadpool manager provides for its pool to follow the pooled rule
+/// (deadpool-redis, deadpool-postgres, deadpool-lapin): the pool's own
+/// status says whether it looks saturated, its `get` is the take, the
+/// manager's `create` opens the spare, and its counters describe it.
 #[cfg(any(
     feature = "deadpool-redis",
     feature = "deadpool-postgres",
     feature = "deadpool-lapin"
 ))]
-pub(crate) async fn deadpool<M, W, E, Open, Use>(
-    pool: &deadpool::managed::Pool<M, W>,
-    public: &'static str,
-    use_pooled: impl FnOnce(W) -> Use,
-    open: impl FnOnce() -> Open,
-    ping: impl FnOnce(&mut M::Type) -> Ping<'_, E>,
-) -> Result<(), CheckError>
-where
-    M: deadpool::managed::Manager,
-    M::Type: Send + 'static,
-    M::Error: Display + Send + Sync + 'static,
-    W: From<deadpool::managed::Object<M>>,
-    Open: Future<Output = Result<M::Type, E>>,
-    Use: Future<Output = Result<(), CheckError>>,
-    E: Display + Send + Sync + 'static,
+pub(crate) trait DeadpoolBackend:
+    deadpool::managed::Manager<Type: Send, Error: Display + Send + Sync + 'static> + Sized
 {
-    use deadpool::managed::PoolError;
+    /// The connection the pool lends (`Object<Self>` or a wrapper of it).
+    type Lent: From<deadpool::managed::Object<Self>> + DerefMut<Target = Self::Type> + Send;
+    /// As [`PooledBackend::PUBLIC`].
+    const PUBLIC: &'static str;
+    /// As [`PooledBackend::PING`].
+    const PING: &'static str;
+    /// As [`PooledBackend::ping`].
+    fn ping(
+        connection: &mut Self::Type,
+    ) -> impl Future<Output = Result<(), CheckError>> + Send + '_;
+    /// As [`PooledBackend::detach`].
+    fn detach(lent: Self::Lent);
+}
 
-    let status = pool.status();
-    let looks_saturated = status.available == 0 && status.size >= status.max_size;
-    let acquire = async {
-        match pool.get().await {
+#[cfg(any(
+    feature = "deadpool-redis",
+    feature = "deadpool-postgres",
+    feature = "deadpool-lapin"
+))]
+impl<M> PooledBackend for deadpool::managed::Pool<M, M::Lent>
+where
+    M: DeadpoolBackend,
+    M::Type: 'static,
+{
+    type Connection = M::Type;
+    type Lent = M::Lent;
+    const PUBLIC: &'static str = M::PUBLIC;
+    const PING: &'static str = M::PING;
+
+    fn looks_saturated(&self) -> bool {
+        let status = self.status();
+        status.available == 0 && status.size >= status.max_size
+    }
+
+    async fn take(&self) -> Acquired<M::Lent> {
+        match self.get().await {
             Ok(connection) => Acquired::Connection(connection),
-            Err(PoolError::Timeout(_)) => Acquired::NoneInTime,
-            Err(error) => Acquired::Failed(CheckError::unavailable(public).with_detail(error)),
+            Err(deadpool::managed::PoolError::Timeout(_)) => Acquired::NoneInTime,
+            Err(error) => Acquired::Failed(CheckError::unavailable(M::PUBLIC).with_detail(error)),
         }
-    };
-    let in_use = || {
-        let status = pool.status();
+    }
+
+    async fn open(&self) -> Result<M::Type, CheckError> {
+        self.manager()
+            .create()
+            .await
+            .map_err(|error| CheckError::unavailable(M::PUBLIC).with_detail(error))
+    }
+
+    fn ping(connection: &mut M::Type) -> impl Future<Output = Result<(), CheckError>> + Send + '_ {
+        <M as DeadpoolBackend>::ping(connection)
+    }
+
+    fn detach(lent: M::Lent) {
+        <M as DeadpoolBackend>::detach(lent);
+    }
+
+    fn in_use(&self) -> String {
+        let status = self.status();
         format!("{} of {}", status.size, status.max_size)
-    };
-    PoolProbe::run(
-        check::deadline_or_default(),
-        public,
-        looks_saturated,
-        acquire,
-        use_pooled,
-        in_use,
-        open,
-        ping,
-    )
-    .await
+    }
 }

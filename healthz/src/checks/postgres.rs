@@ -6,7 +6,7 @@
 //! stays queued on the connection, whose task the application owns). A
 //! pool follows the pooled rule of `super::pool`: a connection whose query
 //! failed or timed out is detached, so that the pool replaces it, and busy
-//! is reported only when a probe connection, opened by the pool's own
+//! is reported only when a spare connection, opened by the pool's own
 //! manager outside the pool, proves that the server answers.
 //!
 //! Configure the client's own timeouts too (`connect_timeout`,
@@ -19,18 +19,16 @@
 use super::deadline::in_time;
 use crate::check::CheckError;
 
-/// Runs `SELECT 1` on `client`, without the deadline.
-async fn select_one(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
-    client.simple_query("SELECT 1").await.map(drop)
-}
-
 /// `SELECT 1` on `client`, before the deadline.
 async fn select_one_in_time(client: &tokio_postgres::Client) -> Result<(), CheckError> {
     if client.is_closed() {
         return Err(CheckError::unavailable(CheckError::DATABASE)
             .with_detail("the connection to the database is closed"));
     }
-    in_time(CheckError::DATABASE, "SELECT 1", select_one(client)).await
+    let select_one = client.simple_query("SELECT 1");
+    in_time(CheckError::DATABASE, "SELECT 1", select_one)
+        .await
+        .map(drop)
 }
 
 #[diagnostic::do_not_recommend]
@@ -41,29 +39,29 @@ impl crate::Check for tokio_postgres::Client {
 }
 
 #[cfg(feature = "deadpool-postgres")]
+impl super::pool::DeadpoolBackend for deadpool_postgres::Manager {
+    type Lent = deadpool_postgres::Object;
+    const PUBLIC: &'static str = CheckError::DATABASE;
+    const PING: &'static str = "SELECT 1";
+
+    fn ping(
+        client: &mut deadpool_postgres::ClientWrapper,
+    ) -> impl std::future::Future<Output = Result<(), CheckError>> + Send + '_ {
+        select_one_in_time(client)
+    }
+
+    fn detach(lent: deadpool_postgres::Object) {
+        drop(deadpool_postgres::Object::take(lent));
+    }
+}
+
+/// Takes a connection from the application's own pool and runs `SELECT 1`
+/// on it, both before the deadline, under the pooled rule of the module
+/// documentation.
+#[cfg(feature = "deadpool-postgres")]
 #[diagnostic::do_not_recommend]
 impl crate::Check for deadpool_postgres::Pool {
     async fn check(&self) -> Result<(), CheckError> {
-        // The manager's `create` opens a connection outside the pool.
-        use deadpool::managed::Manager as _;
-        use deadpool_postgres::{ClientWrapper, Object};
-
-        use super::pool::Ping;
-
-        fn probe_ping(client: &mut ClientWrapper) -> Ping<'_, tokio_postgres::Error> {
-            Box::pin(select_one(client))
-        }
-
-        let use_pooled = |connection: Object| async move {
-            let result = select_one_in_time(&connection).await;
-            if result.is_err() {
-                // A connection that failed or hung must not go back to the
-                // pool for the application's next request.
-                drop(Object::take(connection));
-            }
-            result
-        };
-        let open = || self.manager().create();
-        super::pool::deadpool(self, CheckError::DATABASE, use_pooled, open, probe_ping).await
+        super::pool::check(self).await
     }
 }

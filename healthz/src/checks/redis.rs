@@ -45,12 +45,29 @@ impl crate::Check for redis::aio::MultiplexedConnection {
     }
 }
 
+#[cfg(feature = "deadpool-redis")]
+impl super::pool::DeadpoolBackend for deadpool_redis::Manager {
+    type Lent = deadpool_redis::Connection;
+    const PUBLIC: &'static str = CheckError::REDIS;
+    const PING: &'static str = "PING";
+
+    fn ping(
+        connection: &mut redis::aio::MultiplexedConnection,
+    ) -> impl std::future::Future<Output = Result<(), CheckError>> + Send + '_ {
+        ping(connection)
+    }
+
+    fn detach(lent: deadpool_redis::Connection) {
+        drop(deadpool_redis::Connection::take(lent));
+    }
+}
+
 /// Takes a connection from the application's own pool and sends `PING`,
 /// both before the deadline. A connection whose `PING` failed or timed out
 /// is taken out of the pool and dropped, never handed back.
 ///
 /// A pool that gives no connection in time is **busy** (degraded, still
-/// ready) only when Redis answers `PING` on the check's own probe
+/// ready) only when Redis answers `PING` on the check's own spare
 /// connection (one per check, opened by the pool's manager outside the
 /// pool when first needed, then reused), and only for the check's
 /// `busy_limit` of continuous saturation; otherwise it fails.
@@ -58,29 +75,6 @@ impl crate::Check for redis::aio::MultiplexedConnection {
 #[diagnostic::do_not_recommend]
 impl crate::Check for deadpool_redis::Pool {
     async fn check(&self) -> Result<(), CheckError> {
-        use deadpool_redis::Connection;
-        // The manager's `create` opens a connection outside the pool.
-        use deadpool::managed::Manager as _;
-
-        use super::pool::Ping;
-
-        fn probe_ping(connection: &mut redis::aio::MultiplexedConnection) -> Ping<'_, String> {
-            Box::pin(ping_once(connection))
-        }
-
-        let use_pooled = |mut connection: Connection| async move {
-            let result = ping(&mut connection).await;
-            if result.is_err() {
-                drop(Connection::take(connection));
-            }
-            result
-        };
-        let open = || async {
-            self.manager()
-                .create()
-                .await
-                .map_err(|error| error.to_string())
-        };
-        super::pool::deadpool(self, CheckError::REDIS, use_pooled, open, probe_ping).await
+        super::pool::check(self).await
     }
 }

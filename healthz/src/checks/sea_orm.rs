@@ -8,7 +8,7 @@
 //! (`sea-orm-postgres`, `sea-orm-mysql`, `sea-orm-sqlite`) and the check
 //! runs on the sqlx pool inside the connection with the pooled rule of the
 //! sqlx check instead: failed connections detached, busy only when proven
-//! on a probe connection.
+//! on a spare connection.
 
 use sea_orm::DatabaseConnection;
 #[cfg(any(
