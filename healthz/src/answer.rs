@@ -11,10 +11,10 @@ use http::{HeaderMap, Method, Response, StatusCode, Uri};
 
 use crate::config::Config;
 
-use crate::probe::Probe;
+use crate::probe::{Probe, Target};
 use crate::probes::{HealthChecks, Probes};
 use crate::report::{self, Report};
-use crate::route::{self, Route, Target};
+use crate::route::{self, Route};
 use crate::verdict::Verdict;
 
 impl<T> Probes<T>
@@ -58,8 +58,8 @@ fn render_verdict(verdict: &Verdict, route: &Route, config: &Config) -> Response
             // The body every passing kubelet probe gets: no formatting.
             text(StatusCode::OK, OK, route.head)
         }
-        Verdict::Checked { ready, report } => {
-            let status = if *ready {
+        Verdict::Checked { report, .. } => {
+            let status = if verdict.is_ready() {
                 StatusCode::OK
             } else {
                 StatusCode::SERVICE_UNAVAILABLE

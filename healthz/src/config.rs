@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use crate::probe::Probe;
-
 /// The probe configuration of a state type, fixed at compile time by
 /// `#[derive(HealthChecks)]` and its `#[healthz(...)]` attributes.
 ///
@@ -81,16 +79,6 @@ pub enum FailAfter {
 }
 
 impl CheckConfig {
-    /// The probe this check answers to: liveness for a liveness check,
-    /// readiness (and startup) for every other.
-    pub fn probe(&self) -> Probe {
-        if self.liveness {
-            Probe::Liveness
-        } else {
-            Probe::Readiness
-        }
-    }
-
     /// The interval this check runs on in the background, if it does
     /// (liveness checks never do: they answer the question of the moment).
     pub fn background_interval(&self) -> Option<Duration> {

@@ -54,34 +54,41 @@
 //!
 //! # Architecture
 //!
-//! In the order a request meets them (imports go down this list, never up):
+//! Roughly in the order a request meets them, and so that a module imports
+//! only from the modules below it and from the leaves every layer shares
+//! (`config`, [`probe`](Probe), [`limits`]):
 //!
-//! 1. **Adapters** — [`layer`] (tower), `actix`, `grpc`: each asks
-//!    [`Probes::probe_request`] whether a request is a probe, and passes
-//!    every other request through untouched.
-//! 2. **`route`** (private): which probe a method, path, query and `Accept`
-//!    header ask for, as a pure function of the compile-time [`Config`].
-//! 3. **`answer`** (private): the status, headers and body of a routed
-//!    probe, through [`ProbeRequest`]; liveness, drain and an open startup
-//!    probe are answered without running anything.
-//! 4. **`probes`**: the [`Probes`] handle: every check concurrently under
+//! 1. **Adapters** — [`layer`] (tower) and `actix` ask
+//!    [`Probes::probe_request`] whether a request is a probe and pass every
+//!    other request through untouched; `grpc` answers the gRPC health
+//!    service from a verdict; [`exec`] asks the running server over HTTP;
+//!    [`kubernetes`] prints the probe settings.
+//! 2. **`answer`** (private): [`ProbeRequest`], and the HTTP rendering of
+//!    a verdict (status, headers, body).
+//! 3. **`route`** (private): which probe or check a method, path, query
+//!    and `Accept` header ask for, as a pure function of the compile-time
+//!    [`Config`].
+//! 4. **`verdict`** (private): what a probe decides, the one place for
+//!    the drain switch, the startup latch and the liveness checks; HTTP
+//!    and gRPC only render it.
+//! 5. **`probes`**: the [`Probes`] handle: every check concurrently under
 //!    the probe deadline, the startup latch, the drain switch, background
 //!    mode and [subscribers](Probes::subscribe).
-//! 5. **`runner`** (private): one slot per check: the result cache,
-//!    single-flight, the bounds on runs that outlive their deadline, flap
-//!    damping, and the timers of background checks.
-//! 6. **[`check`]**: the [`Check`] trait and [`CheckError`] (re-exported
-//!    here), and what a check may ask of its run (its deadline,
-//!    [`check::blocking`]).
-//! 7. **[`checks`]**: one file per backend, behind its feature, with the
-//!    rule pooled backends share.
+//! 6. **`runner`** (private): one slot per check: the result cache,
+//!    single-flight, the bounds on runs that outlive their deadline (every
+//!    figure in [`limits`]), flap damping, and the timers of background
+//!    checks.
+//! 7. **[`checks`]**: one file per backend, behind its feature; pooled
+//!    backends fill one seam (`checks::pool::PooledBackend`) and share its
+//!    rule.
 //! 8. **`report`**: the [`Report`] and its text, verbose and health+json
 //!    renderings.
+//! 9. **[`check`]**: the [`Check`] trait and [`CheckError`] (re-exported
+//!    here), and what a check may ask of its run (its deadline,
+//!    [`check::blocking`]).
 //!
 //! The derive (`healthz-derive`) produces the [`Config`] and the dispatch
-//! from a check's index to its field; [`kubernetes`] prints (and
-//! cross-checks) probe settings from that [`Config`], and [`exec`] answers
-//! exec probes from the running server. [`watchdog`] is the crate's own
+//! from a check's index to its field. [`watchdog`] is the crate's own
 //! liveness check.
 //!
 //! # Feature flags

@@ -1,5 +1,6 @@
 //! The three probes the kubelet knows, named once for every adapter: HTTP
-//! routing, the gRPC health service, exec probes and the printed manifests.
+//! routing, the gRPC health service, exec probes and the printed manifests;
+//! and what a probe request may ask about ([`Target`]).
 
 use crate::config::Config;
 
@@ -44,4 +45,15 @@ impl Probe {
             Probe::Startup => config.startup_path,
         }
     }
+}
+
+/// What a probe request asks about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// One of the three probes.
+    Probe(Probe),
+    /// `<readiness>/<name>`: one check.
+    Check(usize),
+    /// `<readiness>/<name>` where no check has that name.
+    UnknownCheck,
 }

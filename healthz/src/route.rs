@@ -6,18 +6,7 @@ use http::header::ACCEPT;
 use http::{HeaderMap, Method, Uri};
 
 use crate::config::Config;
-use crate::probe::Probe;
-
-/// What a probe request asks about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// One of the three probes.
-    Probe(Probe),
-    /// `<readiness>/<name>`: one check.
-    Check(usize),
-    /// `<readiness>/<name>` where no check has that name.
-    UnknownCheck,
-}
+use crate::probe::{Probe, Target};
 
 /// A request routed to a probe, with what its query string asks for.
 #[derive(Debug)]

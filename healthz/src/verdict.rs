@@ -14,10 +14,9 @@
 //!   the readiness checks, which may open it. Draining is readiness's
 //!   business, not startup's.
 
-use crate::probe::Probe;
+use crate::probe::{Probe, Target};
 use crate::probes::{HealthChecks, Probes, Selection};
 use crate::report::Report;
-use crate::route::Target;
 
 /// A probe's decision.
 #[derive(Debug)]
@@ -69,7 +68,12 @@ where
     }
 
     /// The verdict on `target`, running the checks it needs (but those in
-    /// `excluded`, for readiness).
+    /// `excluded`, for readiness). HTTP decides [`settled`](Self::settled)
+    /// when it routes a request, and [`checked`](Self::checked) later.
+    #[cfg_attr(
+        not(feature = "grpc"),
+        allow(dead_code, reason = "used by the gRPC service")
+    )]
     pub(crate) async fn verdict(&self, target: Target, excluded: &[usize]) -> Verdict {
         if let Some(verdict) = self.settled(target) {
             return verdict;
