@@ -59,8 +59,8 @@ pub struct CheckConfig {
     /// How many consecutive passes a failing check needs to count as
     /// passing again (`recover_after`, 1 unless set).
     pub recover_after: u32,
-    /// Whether this is a liveness check (`#[healthz(liveness)]`): run by
-    /// the liveness probe, never by readiness or startup.
+    /// Whether this is a liveness check (`#[healthz(probe = "liveness")]`):
+    /// run by the liveness probe, never by readiness or startup.
     pub liveness: bool,
 }
 

@@ -199,50 +199,58 @@ pub mod __private {
         Box::pin(async { Err(CheckError::unavailable("no such check.")) })
     }
 
+    /// Every field of a [`Config`], named, for [`config`]: generated code
+    /// says which value is which, and a field added to `Config` without
+    /// its twin here is a compile error in [`config`], not a shifted
+    /// argument.
+    pub struct ConfigFields {
+        pub probe_timeout: ::core::time::Duration,
+        pub cache_ttl: ::core::time::Duration,
+        pub liveness_path: &'static str,
+        pub readiness_path: &'static str,
+        pub startup_path: &'static str,
+        pub jitter: bool,
+        pub checks: &'static [CheckConfig],
+    }
+
     /// Builds a [`Config`], which is `#[non_exhaustive]`; `const` so that
     /// generated code can build it in a `const` or `static`.
-    pub const fn config(
-        probe_timeout: ::core::time::Duration,
-        cache_ttl: ::core::time::Duration,
-        liveness_path: &'static str,
-        readiness_path: &'static str,
-        startup_path: &'static str,
-        jitter: bool,
-        checks: &'static [CheckConfig],
-    ) -> Config {
+    pub const fn config(fields: ConfigFields) -> Config {
         Config {
-            probe_timeout,
-            cache_ttl,
-            liveness_path,
-            readiness_path,
-            startup_path,
-            jitter,
-            checks,
+            probe_timeout: fields.probe_timeout,
+            cache_ttl: fields.cache_ttl,
+            liveness_path: fields.liveness_path,
+            readiness_path: fields.readiness_path,
+            startup_path: fields.startup_path,
+            jitter: fields.jitter,
+            checks: fields.checks,
         }
+    }
+
+    /// Every field of a [`CheckConfig`], named, for [`check_config`].
+    pub struct CheckFields {
+        pub name: &'static str,
+        pub timeout: ::core::time::Duration,
+        pub critical: bool,
+        pub busy_limit: ::core::time::Duration,
+        pub interval: ::core::option::Option<::core::time::Duration>,
+        pub fail_after: FailAfter,
+        pub recover_after: u32,
+        pub liveness: bool,
     }
 
     /// Builds a [`CheckConfig`], which is `#[non_exhaustive]`, in a `const`
     /// or `static` like [`config`].
-    #[allow(clippy::too_many_arguments)]
-    pub const fn check_config(
-        name: &'static str,
-        timeout: ::core::time::Duration,
-        critical: bool,
-        busy_limit: ::core::time::Duration,
-        interval: Option<::core::time::Duration>,
-        fail_after: FailAfter,
-        recover_after: u32,
-        liveness: bool,
-    ) -> CheckConfig {
+    pub const fn check_config(fields: CheckFields) -> CheckConfig {
         CheckConfig {
-            name,
-            timeout,
-            critical,
-            busy_limit,
-            interval,
-            fail_after,
-            recover_after,
-            liveness,
+            name: fields.name,
+            timeout: fields.timeout,
+            critical: fields.critical,
+            busy_limit: fields.busy_limit,
+            interval: fields.interval,
+            fail_after: fields.fail_after,
+            recover_after: fields.recover_after,
+            liveness: fields.liveness,
         }
     }
 }

@@ -25,8 +25,9 @@ pub(crate) enum Kind {
     /// A number of consecutive failures (`3`) or a duration of failing
     /// (`"10s"`).
     Threshold,
-    /// A flag: the bare key, or `key = true` / `key = false`.
-    Flag,
+    /// A string naming the probe a check runs in, one of
+    /// [`CheckProbe::ALL`](crate::attr::CheckProbe::ALL).
+    CheckProbe,
 }
 
 /// One accepted key.
@@ -71,7 +72,23 @@ pub(crate) const WITH: Key = key("with", Kind::Function, None);
 pub(crate) const CHECK_INTERVAL: Key = key("interval", NON_ZERO, None);
 pub(crate) const FAIL_AFTER: Key = key("fail_after", Kind::Threshold, Some("1"));
 pub(crate) const RECOVER_AFTER: Key = key("recover_after", Kind::Count, Some("1"));
-pub(crate) const LIVENESS_CHECK: Key = key("liveness", Kind::Flag, Some("false"));
+pub(crate) const PROBE: Key = key("probe", Kind::CheckProbe, Some("readiness"));
+
+/// A key that is no longer accepted where it once was, and what to write
+/// instead.
+pub(crate) struct Retired {
+    pub(crate) name: &'static str,
+    pub(crate) message: &'static str,
+}
+
+/// Field keys that are no longer accepted: `liveness` was both the
+/// struct's liveness path and a field's flag, two meanings for one word.
+pub(crate) const RETIRED_FIELD_KEYS: &[Retired] = &[Retired {
+    name: "liveness",
+    message: "`liveness` is not a field key: write `probe = \"liveness\"` to run this check \
+              in the liveness probe (`liveness = \"/path\"` on the struct sets the liveness \
+              probe's path)",
+}];
 
 /// The shortest `interval`: a shorter one turns every pod into a load
 /// generator against its own dependencies.
@@ -98,7 +115,7 @@ pub(crate) const FIELD_KEYS: &[Key] = &[
     CHECK_INTERVAL,
     FAIL_AFTER,
     RECOVER_AFTER,
-    LIVENESS_CHECK,
+    PROBE,
 ];
 
 impl Key {
@@ -142,7 +159,7 @@ impl Key {
             Kind::Function => format!("{name} = my_check"),
             Kind::Count => format!("{name} = 2"),
             Kind::Threshold => format!("{name} = 3"),
-            Kind::Flag => name.to_owned(),
+            Kind::CheckProbe => format!("{name} = \"liveness\""),
         }
     }
 }
@@ -188,7 +205,17 @@ impl Level {
         self.keys().iter().find(|key| key.name == written)
     }
 
+    fn retired_keys(self) -> &'static [Retired] {
+        match self {
+            Self::Struct => &[],
+            Self::Field => RETIRED_FIELD_KEYS,
+        }
+    }
+
     pub(crate) fn unknown_key_message(self, written: &str) -> String {
+        if let Some(retired) = self.retired_keys().iter().find(|key| key.name == written) {
+            return retired.message.to_owned();
+        }
         let hint = if self.other().key(written).is_some() {
             format!(" (it goes on {})", self.other().place())
         } else if let Some(close) = self.keys().iter().find(|key| is_typo_of(written, key.name)) {
@@ -229,7 +256,7 @@ fn is_typo_of(written: &str, key: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_typo_of, Kind, FIELD_KEYS, STRUCT_KEYS};
+    use super::{is_typo_of, Kind, FIELD_KEYS, RETIRED_FIELD_KEYS, STRUCT_KEYS};
 
     #[test]
     fn every_default_is_valid_for_its_kind() {
@@ -245,7 +272,11 @@ mod tests {
                     assert_eq!(crate::valid::path_problem(default), None, "{key:?}");
                 }
                 Kind::CratePath => drop(key.default_path()),
-                Kind::Bool | Kind::Flag => drop(key.default_bool()),
+                Kind::Bool => drop(key.default_bool()),
+                Kind::CheckProbe => assert!(
+                    crate::attr::CheckProbe::from_name(default).is_some(),
+                    "{key:?}"
+                ),
                 Kind::Count | Kind::Threshold => assert!(key.default_count() >= 1, "{key:?}"),
                 Kind::Name | Kind::Function => panic!("{key:?} cannot have a default"),
             }
@@ -261,6 +292,13 @@ mod tests {
                     "{key:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn retired_keys_are_not_accepted() {
+        for retired in RETIRED_FIELD_KEYS {
+            assert!(FIELD_KEYS.iter().all(|key| key.name != retired.name));
         }
     }
 
