@@ -162,6 +162,21 @@ impl Key {
             Kind::CheckProbe => format!("{name} = \"liveness\""),
         }
     }
+
+    #[cfg(test)]
+    /// The default as the docs' tables show it: quoted for the keys whose
+    /// value is a string literal (`"800ms"`), bare otherwise (`true`).
+    pub(crate) fn documented_default(&self) -> Option<String> {
+        let default = self.default?;
+        Some(match self.kind {
+            Kind::Duration { .. }
+            | Kind::ProbePath
+            | Kind::CratePath
+            | Kind::Name
+            | Kind::CheckProbe => format!("\"{default}\""),
+            Kind::Bool | Kind::Function | Kind::Count | Kind::Threshold => default.to_owned(),
+        })
+    }
 }
 
 /// Where an attribute sits, which decides the keys it accepts.
@@ -256,7 +271,7 @@ fn is_typo_of(written: &str, key: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_typo_of, Kind, FIELD_KEYS, RETIRED_FIELD_KEYS, STRUCT_KEYS};
+    use super::{is_typo_of, Key, Kind, FIELD_KEYS, RETIRED_FIELD_KEYS, STRUCT_KEYS};
 
     #[test]
     fn every_default_is_valid_for_its_kind() {
@@ -300,6 +315,105 @@ mod tests {
         for retired in RETIRED_FIELD_KEYS {
             assert!(FIELD_KEYS.iter().all(|key| key.name != retired.name));
         }
+    }
+
+    /// The rows of the first Markdown table after the line containing
+    /// `heading`, as cells, header and separator left out; `///` of doc
+    /// comments is stripped.
+    fn table_after(text: &str, heading: &str) -> Vec<Vec<String>> {
+        let lines: Vec<&str> = text
+            .lines()
+            .map(|line| line.trim_start().trim_start_matches("///").trim())
+            .collect();
+        let start = lines
+            .iter()
+            .position(|line| line.contains(heading))
+            .unwrap_or_else(|| panic!("no `{heading}` in the docs"));
+        lines[start..]
+            .iter()
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .skip(2)
+            .map(|row| {
+                let cells = row.trim_matches('|').split(" | ");
+                cells.map(|cell| cell.trim().to_owned()).collect()
+            })
+            .collect()
+    }
+
+    /// The key a table's first cell names: `` `timeout` `` or
+    /// `` `timeout = "800ms"` ``.
+    fn key_of(cell: &str) -> &str {
+        let written = cell.trim_start_matches('`');
+        let end = written.find([' ', '=', '`']).unwrap_or(written.len());
+        &written[..end]
+    }
+
+    /// Every key the derive accepts at one level appears once in a table of
+    /// the docs, with its default, and the table lists no other key.
+    fn assert_documented(
+        document: &str,
+        heading: &str,
+        default_column: usize,
+        keys: &[Key],
+    ) -> Vec<String> {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(document),
+        )
+        .unwrap_or_else(|error| panic!("{document}: {error}"));
+        let rows = table_after(&text, heading);
+        let documented: Vec<&str> = rows.iter().map(|row| key_of(&row[0])).collect();
+        let mut problems = Vec::new();
+        for key in keys {
+            let Some(row) = rows.iter().find(|row| key_of(&row[0]) == key.name) else {
+                problems.push(format!(
+                    "{document} ({heading}): key `{}` missing",
+                    key.name
+                ));
+                continue;
+            };
+            if let Some(default) = key.documented_default() {
+                let cell = row.get(default_column).map_or("", String::as_str);
+                if !cell.contains(&format!("`{default}`")) {
+                    problems.push(format!(
+                        "{document} ({heading}): key `{}` has default `{default}`, not {cell:?}",
+                        key.name
+                    ));
+                }
+            }
+        }
+        for (index, name) in documented.iter().enumerate() {
+            if !keys.iter().any(|key| key.name == *name) {
+                problems.push(format!("{document} ({heading}): `{name}` is not a key"));
+            } else if documented[..index].contains(name) {
+                problems.push(format!("{document} ({heading}): `{name}` is listed twice"));
+            }
+        }
+        problems
+    }
+
+    /// The tables of the derive's docs (docs.rs shows them) and of the
+    /// README list exactly the keys of [`STRUCT_KEYS`] and [`FIELD_KEYS`],
+    /// with their defaults.
+    #[test]
+    fn the_docs_list_every_key() {
+        let problems: Vec<String> = [
+            ("src/lib.rs", "# Struct attributes", 2, STRUCT_KEYS),
+            ("src/lib.rs", "# Field attributes", 2, FIELD_KEYS),
+            (
+                "../README.md",
+                "On the struct, `#[healthz(...)]`",
+                1,
+                STRUCT_KEYS,
+            ),
+            ("../README.md", "On a field, `#[healthz]`", 1, FIELD_KEYS),
+        ]
+        .into_iter()
+        .flat_map(|(document, heading, default_column, keys)| {
+            assert_documented(document, heading, default_column, keys)
+        })
+        .collect();
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 
     #[test]
