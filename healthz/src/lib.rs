@@ -86,28 +86,7 @@
 //!
 //! # Feature flags
 //!
-//! Every integration is behind a feature; none is on by default.
-//!
-//! | feature | enables |
-//! |---|---|
-//! | `sqlx` | [`Check`] for `sqlx::Pool<DB>` (sqlx 0.8): acquire and `SELECT 1` under the deadline |
-//! | `sqlx-0-9` | the same for sqlx 0.9 |
-//! | `memcache` | [`Check`] for `memcache::Client` (memcache 0.21) and `checks::memcache::MemcacheClient`: `stats` on every server |
-//! | `redis` | [`Check`] for `redis::aio::ConnectionManager` and `MultiplexedConnection` (redis 1.x): `PING` |
-//! | `deadpool-redis` | [`Check`] for `deadpool_redis::Pool` (deadpool-redis 0.23): `PING` on a pooled connection |
-//! | `tokio-postgres` | [`Check`] for `tokio_postgres::Client` (tokio-postgres 0.7): `SELECT 1` under the deadline |
-//! | `deadpool-postgres` | [`Check`] for `deadpool_postgres::Pool` (deadpool-postgres 0.14): `SELECT 1` on a pooled connection |
-//! | `sea-orm` | [`Check`] for `sea_orm::DatabaseConnection` (sea-orm 2): its `ping` under the deadline |
-//! | `sea-orm-postgres`, `sea-orm-mysql`, `sea-orm-sqlite` | with `sea-orm`: the pooled sqlx 0.9 check on the pool inside a connection on that driver, busy proven |
-//! | `hyper-util` | `checks::http::Upstream`: `GET` on your hyper-util client, status in range, never following a redirect |
-//! | `reqwest` | `checks::http::Upstream::from_reqwest`: the same on a client built from your reqwest builder, redirects off |
-//! | `tonic` | `checks::grpc::Upstream`: the `grpc.health.v1` `Check` call on your tonic `Channel`, `SERVING` passes |
-//! | `async-nats` | [`Check`] for `async_nats::Client` (async-nats 0.51): connected, and a round trip the server answers |
-//! | `lapin` | [`Check`] for `lapin::Connection` (RabbitMQ, lapin 4): connected, not blocked, and a channel open/close round trip |
-//! | `deadpool-lapin` | [`Check`] for `deadpool_lapin::Pool` (deadpool-lapin 0.14): the same on a pooled connection, busy proven |
-//! | `metrics` | check status, duration and transitions through the `metrics` facade (see [Metrics](#metrics)) |
-//! | `actix` | an actix-web 4 middleware answering the probes (see `healthz::actix`) |
-//! | `grpc` | a `grpc.health.v1.Health` service for tonic (see `healthz::grpc`) |
+#![doc = document_features::document_features!()]
 //!
 //! # Metrics
 //!
