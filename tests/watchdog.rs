@@ -17,7 +17,7 @@ const BOUND: Duration = Duration::from_secs(30);
 #[derive(Clone, HealthChecks)]
 #[healthz(timeout = "300ms", cache = "0s")]
 struct State {
-    #[healthz(liveness)]
+    #[healthz(probe = "liveness")]
     runtime: Watchdog,
     #[healthz]
     db: Fake,

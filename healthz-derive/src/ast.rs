@@ -8,7 +8,7 @@ use syn::ext::IdentExt;
 use syn::{Data, DeriveInput, ExprPath, Field, Generics, LitStr, Member, Type};
 
 use crate::attr::keys::{self, Key};
-use crate::attr::{self, FieldAttrs, StructAttrs, Threshold};
+use crate::attr::{self, CheckProbe, FieldAttrs, StructAttrs, Threshold};
 use crate::ctxt::Ctxt;
 
 pub(crate) struct Input<'a> {
@@ -54,12 +54,12 @@ pub(crate) struct Check<'a> {
     /// The check function; `None` runs the field type's `Check` impl.
     pub(crate) with: Option<ExprPath>,
     /// The field's `interval`, else the struct's; `None` runs the check
-    /// when a probe asks.
+    /// when a probe asks, and always for a liveness check.
     pub(crate) interval: Option<Interval>,
     pub(crate) fail_after: Threshold,
     pub(crate) recover_after: u32,
-    /// The `liveness` key, when the field is a liveness check.
-    pub(crate) liveness: Option<syn::Path>,
+    /// The probe the check runs in (`probe`).
+    pub(crate) probe: CheckProbe,
 }
 
 /// A background interval and the literal it was written as.
@@ -261,6 +261,28 @@ impl<'a> Check<'a> {
             Some(ident) => Member::Named(ident.clone()),
             None => Member::Unnamed(index.into()),
         };
+        let probe = attrs.probe.unwrap_or_else(|| {
+            CheckProbe::from_name(keys::PROBE.default_text()).expect("the default probe is valid")
+        });
+        let interval = match probe {
+            CheckProbe::Readiness => attrs
+                .interval
+                .as_ref()
+                .map(|interval| Interval::of(interval, true))
+                .or_else(|| struct_interval.cloned()),
+            // The kubelet decides when liveness runs: the struct's interval
+            // does not apply, and one written on the field is a mistake.
+            CheckProbe::Liveness => {
+                if let Some(interval) = &attrs.interval {
+                    cx.error_spanned_by(
+                        &interval.literal,
+                        "a liveness check runs when the kubelet asks: `interval` applies to \
+                         readiness checks only",
+                    );
+                }
+                None
+            }
+        };
         Some(Self {
             member,
             ty: &field.ty,
@@ -278,11 +300,7 @@ impl<'a> Check<'a> {
                 .as_ref()
                 .map_or_else(|| keys::BUSY_LIMIT.default_nanos(), |limit| limit.nanos),
             with: attrs.with.clone(),
-            interval: attrs
-                .interval
-                .as_ref()
-                .map(|interval| Interval::of(interval, true))
-                .or_else(|| struct_interval.cloned()),
+            interval,
             fail_after: attrs
                 .fail_after
                 .unwrap_or_else(|| Threshold::Failures(keys::FAIL_AFTER.default_count())),
@@ -290,10 +308,7 @@ impl<'a> Check<'a> {
                 .recover_after
                 .as_ref()
                 .map_or_else(|| keys::RECOVER_AFTER.default_count(), |count| count.value),
-            liveness: match attrs.liveness {
-                Some(true) => attrs.liveness_key.clone(),
-                _ => None,
-            },
+            probe,
         })
     }
 

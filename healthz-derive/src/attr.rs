@@ -36,6 +36,30 @@ pub(crate) enum Threshold {
     Failing(u64),
 }
 
+/// The probe a check runs in: the `probe` key of a field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CheckProbe {
+    Readiness,
+    Liveness,
+}
+
+impl CheckProbe {
+    /// Every probe a check can run in, in the order messages list them.
+    pub(crate) const ALL: [Self; 2] = [Self::Readiness, Self::Liveness];
+
+    /// The name `probe = "..."` gives it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Readiness => "readiness",
+            Self::Liveness => "liveness",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|probe| probe.name() == name)
+    }
+}
+
 /// A probe path given in an attribute.
 pub(crate) struct ProbePath {
     pub(crate) literal: LitStr,
@@ -73,10 +97,7 @@ pub(crate) struct FieldAttrs {
     pub(crate) interval: Option<Duration>,
     pub(crate) fail_after: Option<Threshold>,
     pub(crate) recover_after: Option<Count>,
-    /// `Some(true)` for a liveness check.
-    pub(crate) liveness: Option<bool>,
-    /// The `liveness` key as written, for errors about it.
-    pub(crate) liveness_key: Option<syn::Path>,
+    pub(crate) probe: Option<CheckProbe>,
     /// Every key written, valid or not (see [`StructAttrs::wrote`]).
     written: Vec<&'static Key>,
 }
@@ -136,10 +157,7 @@ impl FieldAttrs {
                 keys::CHECK_INTERVAL => parsed.interval = value::duration(cx, meta, key)?,
                 keys::FAIL_AFTER => parsed.fail_after = value::threshold(cx, meta, key)?,
                 keys::RECOVER_AFTER => parsed.recover_after = value::count(cx, meta, key)?,
-                keys::LIVENESS_CHECK => {
-                    parsed.liveness_key = Some(meta.path.clone());
-                    parsed.liveness = value::flag(cx, meta, key)?;
-                }
+                keys::PROBE => parsed.probe = value::check_probe(cx, meta, key)?,
                 _ => unreachable!("key `{}` is in FIELD_KEYS but not parsed", key.name),
             }
             Ok(())
@@ -293,34 +311,40 @@ mod tests {
         assert_eq!(parsed.jitter, Some(false));
 
         let (parsed, errors) = field_attrs(&[parse_quote! {
-            #[healthz(interval = "10s", fail_after = 3, recover_after = 2, liveness)]
+            #[healthz(interval = "10s", fail_after = 3, recover_after = 2, probe = "liveness")]
         }]);
         assert_eq!(errors, Vec::<String>::new());
         assert_eq!(parsed.interval.map(|d| d.nanos), Some(10_000_000_000));
         assert_eq!(parsed.fail_after, Some(super::Threshold::Failures(3)));
         assert_eq!(parsed.recover_after.map(|c| c.value), Some(2));
-        assert_eq!(parsed.liveness, Some(true));
+        assert_eq!(parsed.probe, Some(super::CheckProbe::Liveness));
 
         let (parsed, errors) =
-            field_attrs(&[parse_quote!(#[healthz(fail_after = "10s", liveness = false)])]);
+            field_attrs(&[parse_quote!(#[healthz(fail_after = "10s", probe = "readiness")])]);
         assert_eq!(errors, Vec::<String>::new());
         assert_eq!(
             parsed.fail_after,
             Some(super::Threshold::Failing(10_000_000_000))
         );
-        assert_eq!(parsed.liveness, Some(false));
+        assert_eq!(parsed.probe, Some(super::CheckProbe::Readiness));
 
-        let (_, errors) = field_attrs(&[parse_quote! {
-            #[healthz(fail_after = 0, recover_after = "2", liveness = "/live")]
+        let (parsed, errors) = field_attrs(&[parse_quote! {
+            #[healthz(fail_after = 0, recover_after = "2", probe = "startup")]
         }]);
         assert_eq!(
             errors,
             [
                 "zero fail_after: write at least `fail_after = 1` (the default)",
                 "expected a number of consecutive passes such as `recover_after = 2`",
-                "expected `liveness` alone, or `liveness = true` or `liveness = false` (a probe \
-                 path such as `liveness = \"/live\"` goes on the struct)",
+                "unknown probe `startup`: a check runs in one of `probe = \"readiness\"` (the \
+                 default), `probe = \"liveness\"`",
             ]
+        );
+        assert_eq!(parsed.probe, None);
+        let (_, errors) = field_attrs(&[parse_quote!(#[healthz(probe = liveness)])]);
+        assert_eq!(
+            errors,
+            ["expected a string literal such as `probe = \"liveness\"`"]
         );
         let (_, errors) =
             field_attrs(&[parse_quote!(#[healthz(fail_after = true, recover_after = 2u8)])]);
@@ -332,6 +356,28 @@ mod tests {
                 "expected a whole number from 1 to 4294967295, such as `recover_after = 3`",
             ]
         );
+    }
+
+    /// The field flag `liveness` became `probe = "liveness"`: the old
+    /// spelling says what to write, in every form it took.
+    #[test]
+    fn the_liveness_field_flag_says_to_write_probe() {
+        for attr in [
+            parse_quote!(#[healthz(liveness)]),
+            parse_quote!(#[healthz(liveness = true)]),
+            parse_quote!(#[healthz(name = "x", liveness = "/live")]),
+        ] {
+            let (parsed, errors) = field_attrs(&[attr]);
+            assert_eq!(
+                errors,
+                [
+                    "`liveness` is not a field key: write `probe = \"liveness\"` to run this \
+                     check in the liveness probe (`liveness = \"/path\"` on the struct sets the \
+                     liveness probe's path)"
+                ]
+            );
+            assert!(parsed.probe.is_none());
+        }
     }
 
     #[test]
@@ -366,10 +412,10 @@ mod tests {
             [
                 "unknown healthz attribute `cache` (it goes on the struct); accepted on a \
                  field: `name`, `timeout`, `critical`, `busy_limit`, `with`, `interval`, \
-                 `fail_after`, `recover_after`, `liveness`",
+                 `fail_after`, `recover_after`, `probe`",
                 "unknown healthz attribute `nmae` (did you mean `name`?); accepted on a \
                  field: `name`, `timeout`, `critical`, `busy_limit`, `with`, `interval`, \
-                 `fail_after`, `recover_after`, `liveness`",
+                 `fail_after`, `recover_after`, `probe`",
             ]
         );
     }

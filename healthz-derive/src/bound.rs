@@ -10,6 +10,7 @@ use syn::{
 };
 
 use crate::ast::Input;
+use crate::attr::CheckProbe;
 
 /// The input's generics, plus `FieldType: Check` for every checked field
 /// whose type mentions a type parameter, so that `struct S<C> { #[healthz]
@@ -26,7 +27,7 @@ pub(crate) fn with_check_bounds(input: &Input<'_>) -> Generics {
     let mut bounded: Vec<String> = Vec::new();
     for check in &input.checks {
         let ty: &Type = check.ty;
-        let ty_text = format!("{} {}", ty.to_token_stream(), check.liveness.is_some());
+        let ty_text = format!("{} {}", ty.to_token_stream(), check.probe.name());
         if check.with.is_some()
             || !mentions_any(ty.to_token_stream(), &params)
             || bounded.contains(&ty_text)
@@ -34,7 +35,7 @@ pub(crate) fn with_check_bounds(input: &Input<'_>) -> Generics {
             continue;
         }
         bounded.push(ty_text);
-        let bound: TypeParamBound = if check.liveness.is_some() {
+        let bound: TypeParamBound = if check.probe == CheckProbe::Liveness {
             parse_quote_spanned!(ty.span()=> #krate::__private::LocalCheck)
         } else {
             parse_quote_spanned!(ty.span()=> #krate::__private::Check)

@@ -8,7 +8,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::{parse_quote, DeriveInput, Generics, LitInt, LitStr, Path};
 
 use crate::ast::{Check, Input};
-use crate::attr::Threshold;
+use crate::attr::{CheckProbe, Threshold};
 use crate::ctxt::Ctxt;
 use crate::{bound, fallback, valid};
 
@@ -56,13 +56,11 @@ fn check_config(krate: &Path, check: &Check<'_>) -> TokenStream {
     let critical = check.critical;
     let busy_limit = duration(check.busy_limit);
     let interval = match &check.interval {
-        // Liveness checks run when the kubelet asks, whatever the struct's
-        // interval.
-        Some(interval) if check.liveness.is_none() => {
+        Some(interval) => {
             let interval = duration(interval.nanos);
             quote!(::core::option::Option::Some(#interval))
         }
-        _ => quote!(::core::option::Option::None),
+        None => quote!(::core::option::Option::None),
     };
     let fail_after = match check.fail_after {
         Threshold::Failures(count) => {
@@ -75,12 +73,18 @@ fn check_config(krate: &Path, check: &Check<'_>) -> TokenStream {
         }
     };
     let recover_after = Literal::u32_unsuffixed(check.recover_after);
-    let liveness = check.liveness.is_some();
+    let liveness = check.probe == CheckProbe::Liveness;
     quote! {
-        #krate::__private::check_config(
-            #name, #timeout, #critical, #busy_limit, #interval, #fail_after, #recover_after,
-            #liveness,
-        )
+        #krate::__private::check_config(#krate::__private::CheckFields {
+            name: #name,
+            timeout: #timeout,
+            critical: #critical,
+            busy_limit: #busy_limit,
+            interval: #interval,
+            fail_after: #fail_after,
+            recover_after: #recover_after,
+            liveness: #liveness,
+        })
     }
 }
 
@@ -95,7 +99,9 @@ fn run_check(krate: &Path, check: &Check<'_>) -> TokenStream {
     let (callee, user_tokens) = match &check.with {
         Some(function) => (quote!(run_with), function.to_token_stream()),
         // A liveness field must be a `LocalCheck`, reported on its type.
-        None if check.liveness.is_some() => (quote!(run_local), check.ty.to_token_stream()),
+        None if check.probe == CheckProbe::Liveness => {
+            (quote!(run_local), check.ty.to_token_stream())
+        }
         None => (quote!(run), check.ty.to_token_stream()),
     };
     let (first, last) = first_and_last_span(user_tokens);
@@ -154,15 +160,15 @@ fn config(input: &Input<'_>) -> TokenStream {
         .probes()
         .map(|probe| LitStr::new(&probe.path.value, Span::call_site()));
     quote! {
-        #krate::__private::config(
-            #probe_timeout,
-            #cache_ttl,
-            #liveness_path,
-            #readiness_path,
-            #startup_path,
-            #jitter,
-            __HEALTHZ_CHECKS,
-        )
+        #krate::__private::config(#krate::__private::ConfigFields {
+            probe_timeout: #probe_timeout,
+            cache_ttl: #cache_ttl,
+            liveness_path: #liveness_path,
+            readiness_path: #readiness_path,
+            startup_path: #startup_path,
+            jitter: #jitter,
+            checks: __HEALTHZ_CHECKS,
+        })
     }
 }
 
@@ -249,6 +255,23 @@ mod tests {
         derive(&input).to_string()
     }
 
+    /// `::core::time::Duration::from_nanos(<literal>u64)`, as tokens print.
+    fn nanos(literal: &str) -> String {
+        format!(":: core :: time :: Duration :: from_nanos ({literal}u64)")
+    }
+
+    /// A `check_config` call with these fields, as tokens print.
+    fn check_fields(fields: &[(&str, &str)]) -> String {
+        let fields: String = fields
+            .iter()
+            .map(|(field, value)| format!("{field} : {value} , "))
+            .collect();
+        format!(
+            ":: healthz :: __private :: check_config (:: healthz :: __private :: CheckFields \
+             {{ {fields}}})"
+        )
+    }
+
     #[test]
     fn digit_grouping() {
         assert_eq!(group_digits(0), "0");
@@ -269,28 +292,40 @@ mod tests {
                 settings: Settings,
             }
         });
-        let nanos =
-            |literal: &str| format!(":: core :: time :: Duration :: from_nanos ({literal}u64)");
+        let none = ":: core :: option :: Option :: None";
+        let once = ":: healthz :: __private :: FailAfter :: Failures (1)";
         for expected in [
             format!(
                 "const __HEALTHZ_CONFIG : :: healthz :: __private :: Config = :: healthz :: \
-                 __private :: config ({} , {} , \"/healthz\" , \"/readiness\" , \
-                 \"/startupz\" , true , __HEALTHZ_CHECKS ,) ;",
+                 __private :: config (:: healthz :: __private :: ConfigFields {{ \
+                 probe_timeout : {} , cache_ttl : {} , liveness_path : \"/healthz\" , \
+                 readiness_path : \"/readiness\" , startup_path : \"/startupz\" , \
+                 jitter : true , checks : __HEALTHZ_CHECKS , }}) ;",
                 nanos("800_000_000"),
                 nanos("1_000_000_000"),
             ),
             format!(
-                "const __HEALTHZ_CHECKS : & [:: healthz :: __private :: CheckConfig] = & [\
-                 :: healthz :: __private :: check_config (\"db\" , {} , true , {} , {none} , \
-                 {once} , 1 , false ,) , \
-                 :: healthz :: __private :: check_config (\"cache\" , {} , false , {} , {none} , \
-                 {once} , 1 , false ,)] ;",
-                nanos("800_000_000"),
-                nanos("15_000_000_000"),
-                nanos("300_000_000"),
-                nanos("60_000_000_000"),
-                none = ":: core :: option :: Option :: None",
-                once = ":: healthz :: __private :: FailAfter :: Failures (1)",
+                "const __HEALTHZ_CHECKS : & [:: healthz :: __private :: CheckConfig] = & [{} , {}] ;",
+                check_fields(&[
+                    ("name", "\"db\""),
+                    ("timeout", &nanos("800_000_000")),
+                    ("critical", "true"),
+                    ("busy_limit", &nanos("15_000_000_000")),
+                    ("interval", none),
+                    ("fail_after", once),
+                    ("recover_after", "1"),
+                    ("liveness", "false"),
+                ]),
+                check_fields(&[
+                    ("name", "\"cache\""),
+                    ("timeout", &nanos("300_000_000")),
+                    ("critical", "false"),
+                    ("busy_limit", &nanos("60_000_000_000")),
+                    ("interval", none),
+                    ("fail_after", once),
+                    ("recover_after", "1"),
+                    ("liveness", "false"),
+                ]),
             ),
             "& __HEALTHZ_CONFIG".to_owned(),
             "fn __healthz_check (& self , __healthz_index : usize)".to_owned(),
@@ -314,22 +349,20 @@ mod tests {
             #[healthz(timeout = "2s", cache = "0s", liveness = "/l", readiness = "/r", startup = "/s")]
             struct State(#[healthz(name = "db")] Db);
         });
-        assert!(
-            expanded.contains(
-                ":: healthz :: __private :: config (:: core :: time :: Duration :: from_nanos \
-                 (2_000_000_000u64) , :: core :: time :: Duration :: from_nanos (0u64) , \"/l\" , \
-                 \"/r\" , \"/s\" , true , __HEALTHZ_CHECKS ,)"
-            ),
-            "{expanded}"
+        let config = format!(
+            "ConfigFields {{ probe_timeout : {} , cache_ttl : {} , liveness_path : \"/l\" , \
+             readiness_path : \"/r\" , startup_path : \"/s\" , jitter : true , \
+             checks : __HEALTHZ_CHECKS , }}",
+            nanos("2_000_000_000"),
+            nanos("0"),
         );
+        assert!(expanded.contains(&config), "{expanded}");
         // The check timeout defaults to the probe's, as written.
-        assert!(
-            expanded.contains(
-                "check_config (\"db\" , :: core :: time :: Duration :: from_nanos \
-                 (2_000_000_000u64) , true ,"
-            ),
-            "{expanded}"
+        let timeout = format!(
+            "CheckFields {{ name : \"db\" , timeout : {} , critical : true ,",
+            nanos("2_000_000_000")
         );
+        assert!(expanded.contains(&timeout), "{expanded}");
     }
 
     /// Every identifier the generated code introduces is ours: a user's
@@ -373,6 +406,24 @@ mod tests {
             "config",
             "CheckConfig",
             "check_config",
+            "ConfigFields",
+            "CheckFields",
+            // Field names of the two struct literals, which shadow nothing.
+            "probe_timeout",
+            "cache_ttl",
+            "liveness_path",
+            "readiness_path",
+            "startup_path",
+            "jitter",
+            "checks",
+            "name",
+            "timeout",
+            "critical",
+            "busy_limit",
+            "interval",
+            "fail_after",
+            "recover_after",
+            "liveness",
             "option",
             "Option",
             "None",
@@ -416,32 +467,30 @@ mod tests {
                 db: Db,
                 #[healthz(interval = "1m", fail_after = 2)]
                 cache: Cache,
-                #[healthz(liveness)]
+                #[healthz(probe = "liveness")]
                 runtime: Watchdog,
             }
         });
-        let some = |nanos: &str| {
-            format!(
-                ":: core :: option :: Option :: Some (:: core :: time :: Duration :: from_nanos \
-                 ({nanos}u64))"
-            )
-        };
+        let some =
+            |literal: &str| format!(":: core :: option :: Option :: Some ({})", nanos(literal));
         for expected in [
             format!(
-                "{} , :: healthz :: __private :: FailAfter :: Failing (:: core :: time :: \
-                 Duration :: from_nanos (10_000_000_000u64)) , 3 , false ,)",
-                some("5_000_000_000")
+                "interval : {} , fail_after : :: healthz :: __private :: FailAfter :: Failing \
+                 ({}) , recover_after : 3 , liveness : false ,",
+                some("5_000_000_000"),
+                nanos("10_000_000_000"),
             ),
             format!(
-                "{} , :: healthz :: __private :: FailAfter :: Failures (2) , 1 , false ,)",
+                "interval : {} , fail_after : :: healthz :: __private :: FailAfter :: Failures \
+                 (2) , recover_after : 1 , liveness : false ,",
                 some("60_000_000_000")
             ),
             // The struct's interval does not make a liveness check run in
             // the background.
-            ":: core :: option :: Option :: None , :: healthz :: __private :: FailAfter :: \
-             Failures (1) , 1 , true ,)"
+            "interval : :: core :: option :: Option :: None , fail_after : :: healthz :: \
+             __private :: FailAfter :: Failures (1) , recover_after : 1 , liveness : true ,"
                 .to_owned(),
-            "\"/startupz\" , false , __HEALTHZ_CHECKS".to_owned(),
+            "startup_path : \"/startupz\" , jitter : false , checks : __HEALTHZ_CHECKS".to_owned(),
             "2 => :: healthz :: __private :: run_local (& self . runtime) ,".to_owned(),
         ] {
             assert!(

@@ -5,7 +5,7 @@ use quote::ToTokens;
 use syn::LitStr;
 
 use crate::ast::{Input, Origin, Probe};
-use crate::attr::keys;
+use crate::attr::{keys, CheckProbe};
 use crate::ctxt::Ctxt;
 use crate::duration;
 
@@ -31,11 +31,6 @@ fn check_intervals(cx: &Ctxt, input: &Input<'_>) {
         let Some(interval) = &check.interval else {
             continue;
         };
-        if check.liveness.is_some() {
-            // Reported by `check_liveness` when written on the field;
-            // inherited from the struct, it does not apply.
-            continue;
-        }
         if interval.on_field && interval.nanos < keys::MIN_INTERVAL_NANOS {
             cx.error_spanned_by(&interval.literal, short_interval(&interval.literal));
             continue;
@@ -76,10 +71,10 @@ fn short_interval(literal: &LitStr) -> String {
 }
 
 /// A liveness check must be a type the crate can hold to being local: a
-/// `with` function could reach anything. It runs when the kubelet asks.
+/// `with` function could reach anything.
 fn check_liveness(cx: &Ctxt, input: &Input<'_>) {
     for check in &input.checks {
-        if check.liveness.is_none() {
+        if check.probe != CheckProbe::Liveness {
             continue;
         }
         if let Some(with) = &check.with {
@@ -88,13 +83,6 @@ fn check_liveness(cx: &Ctxt, input: &Input<'_>) {
                 "a liveness check cannot use `with`: only a field whose type implements \
                  `healthz::LocalCheck` (such as `healthz::watchdog::Watchdog`) can be a \
                  liveness check, so that liveness never touches a dependency",
-            );
-        }
-        if let Some(interval) = check.interval.as_ref().filter(|i| i.on_field) {
-            cx.error_spanned_by(
-                &interval.literal,
-                "a liveness check runs when the kubelet asks: `interval` applies to readiness \
-                 checks only",
             );
         }
     }

@@ -47,8 +47,10 @@ pub struct CheckConfig {
     /// How long a pooled check may report its pool as busy (every
     /// connection in use while the database itself answers) before it
     /// counts the pool as down: a pool that stays saturated that long is
-    /// held by requests stuck on dead sockets, not by load. Used by pooled
-    /// checks (sqlx pools, deadpool-redis); other checks ignore it.
+    /// held by requests stuck on dead sockets, not by load. Used by every
+    /// pooled check (the pools of sqlx, deadpool-redis, deadpool-postgres
+    /// and deadpool-lapin, and sea-orm's with a `sea-orm-*` driver
+    /// feature); other checks ignore it.
     pub busy_limit: Duration,
     /// The check's background interval (the field's `interval`, else the
     /// struct's): it runs on its own timer and probes answer from its
@@ -59,8 +61,8 @@ pub struct CheckConfig {
     /// How many consecutive passes a failing check needs to count as
     /// passing again (`recover_after`, 1 unless set).
     pub recover_after: u32,
-    /// Whether this is a liveness check (`#[healthz(liveness)]`): run by
-    /// the liveness probe, never by readiness or startup.
+    /// Whether this is a liveness check (`#[healthz(probe = "liveness")]`):
+    /// run by the liveness probe, never by readiness or startup.
     pub liveness: bool,
 }
 

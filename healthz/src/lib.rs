@@ -93,28 +93,7 @@
 //!
 //! # Feature flags
 //!
-//! Every integration is behind a feature; none is on by default.
-//!
-//! | feature | enables |
-//! |---|---|
-//! | `sqlx` | [`Check`] for `sqlx::Pool<DB>` (sqlx 0.8): acquire and `SELECT 1` under the deadline |
-//! | `sqlx-0-9` | the same for sqlx 0.9 |
-//! | `memcache` | [`Check`] for `memcache::Client` (memcache 0.21) and `checks::memcache::MemcacheClient`: `stats` on every server |
-//! | `redis` | [`Check`] for `redis::aio::ConnectionManager` and `MultiplexedConnection` (redis 1.x): `PING` |
-//! | `deadpool-redis` | [`Check`] for `deadpool_redis::Pool` (deadpool-redis 0.23): `PING` on a pooled connection |
-//! | `tokio-postgres` | [`Check`] for `tokio_postgres::Client` (tokio-postgres 0.7): `SELECT 1` under the deadline |
-//! | `deadpool-postgres` | [`Check`] for `deadpool_postgres::Pool` (deadpool-postgres 0.14): `SELECT 1` on a pooled connection |
-//! | `sea-orm` | [`Check`] for `sea_orm::DatabaseConnection` (sea-orm 2): its `ping` under the deadline |
-//! | `sea-orm-postgres`, `sea-orm-mysql`, `sea-orm-sqlite` | with `sea-orm`: the pooled sqlx 0.9 check on the pool inside a connection on that driver, busy proven |
-//! | `hyper-util` | `checks::http::Upstream`: `GET` on your hyper-util client, status in range, never following a redirect |
-//! | `reqwest` | `checks::http::Upstream::from_reqwest`: the same on a client built from your reqwest builder, redirects off |
-//! | `tonic` | `checks::grpc::Upstream`: the `grpc.health.v1` `Check` call on your tonic `Channel`, `SERVING` passes |
-//! | `async-nats` | [`Check`] for `async_nats::Client` (async-nats 0.51): connected, and a round trip the server answers |
-//! | `lapin` | [`Check`] for `lapin::Connection` (RabbitMQ, lapin 4): connected, not blocked, and a channel open/close round trip |
-//! | `deadpool-lapin` | [`Check`] for `deadpool_lapin::Pool` (deadpool-lapin 0.14): the same on a pooled connection, busy proven |
-//! | `metrics` | check status, duration and transitions through the `metrics` facade (see [Metrics](#metrics)) |
-//! | `actix` | an actix-web 4 middleware answering the probes (see `healthz::actix`) |
-//! | `grpc` | a `grpc.health.v1.Health` service for tonic (see `healthz::grpc`) |
+#![doc = document_features::document_features!()]
 //!
 //! # Metrics
 //!
@@ -210,50 +189,58 @@ pub mod __private {
         Box::pin(async { Err(CheckError::unavailable("no such check.")) })
     }
 
+    /// Every field of a [`Config`], named, for [`config`]: generated code
+    /// says which value is which, and a field added to `Config` without
+    /// its twin here is a compile error in [`config`], not a shifted
+    /// argument.
+    pub struct ConfigFields {
+        pub probe_timeout: ::core::time::Duration,
+        pub cache_ttl: ::core::time::Duration,
+        pub liveness_path: &'static str,
+        pub readiness_path: &'static str,
+        pub startup_path: &'static str,
+        pub jitter: bool,
+        pub checks: &'static [CheckConfig],
+    }
+
     /// Builds a [`Config`], which is `#[non_exhaustive]`; `const` so that
     /// generated code can build it in a `const` or `static`.
-    pub const fn config(
-        probe_timeout: ::core::time::Duration,
-        cache_ttl: ::core::time::Duration,
-        liveness_path: &'static str,
-        readiness_path: &'static str,
-        startup_path: &'static str,
-        jitter: bool,
-        checks: &'static [CheckConfig],
-    ) -> Config {
+    pub const fn config(fields: ConfigFields) -> Config {
         Config {
-            probe_timeout,
-            cache_ttl,
-            liveness_path,
-            readiness_path,
-            startup_path,
-            jitter,
-            checks,
+            probe_timeout: fields.probe_timeout,
+            cache_ttl: fields.cache_ttl,
+            liveness_path: fields.liveness_path,
+            readiness_path: fields.readiness_path,
+            startup_path: fields.startup_path,
+            jitter: fields.jitter,
+            checks: fields.checks,
         }
+    }
+
+    /// Every field of a [`CheckConfig`], named, for [`check_config`].
+    pub struct CheckFields {
+        pub name: &'static str,
+        pub timeout: ::core::time::Duration,
+        pub critical: bool,
+        pub busy_limit: ::core::time::Duration,
+        pub interval: ::core::option::Option<::core::time::Duration>,
+        pub fail_after: FailAfter,
+        pub recover_after: u32,
+        pub liveness: bool,
     }
 
     /// Builds a [`CheckConfig`], which is `#[non_exhaustive]`, in a `const`
     /// or `static` like [`config`].
-    #[allow(clippy::too_many_arguments)]
-    pub const fn check_config(
-        name: &'static str,
-        timeout: ::core::time::Duration,
-        critical: bool,
-        busy_limit: ::core::time::Duration,
-        interval: Option<::core::time::Duration>,
-        fail_after: FailAfter,
-        recover_after: u32,
-        liveness: bool,
-    ) -> CheckConfig {
+    pub const fn check_config(fields: CheckFields) -> CheckConfig {
         CheckConfig {
-            name,
-            timeout,
-            critical,
-            busy_limit,
-            interval,
-            fail_after,
-            recover_after,
-            liveness,
+            name: fields.name,
+            timeout: fields.timeout,
+            critical: fields.critical,
+            busy_limit: fields.busy_limit,
+            interval: fields.interval,
+            fail_after: fields.fail_after,
+            recover_after: fields.recover_after,
+            liveness: fields.liveness,
         }
     }
 }

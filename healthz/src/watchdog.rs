@@ -16,7 +16,7 @@
 //! #[derive(Clone, HealthChecks)]
 //! struct State {
 //!     /// Liveness fails while the runtime runs its tasks 2s late or more.
-//!     #[healthz(liveness)]
+//!     #[healthz(probe = "liveness")]
 //!     runtime: Watchdog,
 //! }
 //!

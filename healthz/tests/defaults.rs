@@ -1,7 +1,7 @@
 //! The derive keeps its own copy of the defaults (it cannot depend on this
 //! crate); this pins that copy to the documented constants.
 
-use healthz::{Check, CheckConfig, CheckError, Config, HealthChecks};
+use healthz::{Check, CheckConfig, CheckError, Config, FailAfter, HealthChecks};
 
 #[derive(HealthChecks)]
 struct State {
@@ -24,10 +24,24 @@ fn derive_defaults_are_the_documented_constants() {
     let config = State::config();
     assert_eq!(config.probe_timeout, Config::DEFAULT_PROBE_TIMEOUT);
     assert_eq!(config.cache_ttl, Config::DEFAULT_CACHE_TTL);
+    assert_eq!(
+        (
+            config.liveness_path,
+            config.readiness_path,
+            config.startup_path
+        ),
+        ("/healthz", "/readiness", "/startupz")
+    );
+    assert!(config.jitter);
     let [db] = config.checks else {
         panic!("one check expected: {:?}", config.checks);
     };
     assert_eq!(db.timeout, Config::DEFAULT_PROBE_TIMEOUT);
     assert!(db.critical);
     assert_eq!(db.busy_limit, CheckConfig::DEFAULT_BUSY_LIMIT);
+    assert_eq!(db.interval, None);
+    assert_eq!(db.fail_after, FailAfter::Failures(1));
+    assert_eq!(db.recover_after, 1);
+    // `probe = "readiness"` unless the field says otherwise.
+    assert!(!db.liveness);
 }

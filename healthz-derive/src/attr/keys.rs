@@ -25,8 +25,9 @@ pub(crate) enum Kind {
     /// A number of consecutive failures (`3`) or a duration of failing
     /// (`"10s"`).
     Threshold,
-    /// A flag: the bare key, or `key = true` / `key = false`.
-    Flag,
+    /// A string naming the probe a check runs in, one of
+    /// [`CheckProbe::ALL`](crate::attr::CheckProbe::ALL).
+    CheckProbe,
 }
 
 /// One accepted key.
@@ -71,7 +72,23 @@ pub(crate) const WITH: Key = key("with", Kind::Function, None);
 pub(crate) const CHECK_INTERVAL: Key = key("interval", NON_ZERO, None);
 pub(crate) const FAIL_AFTER: Key = key("fail_after", Kind::Threshold, Some("1"));
 pub(crate) const RECOVER_AFTER: Key = key("recover_after", Kind::Count, Some("1"));
-pub(crate) const LIVENESS_CHECK: Key = key("liveness", Kind::Flag, Some("false"));
+pub(crate) const PROBE: Key = key("probe", Kind::CheckProbe, Some("readiness"));
+
+/// A key that is no longer accepted where it once was, and what to write
+/// instead.
+pub(crate) struct Retired {
+    pub(crate) name: &'static str,
+    pub(crate) message: &'static str,
+}
+
+/// Field keys that are no longer accepted: `liveness` was both the
+/// struct's liveness path and a field's flag, two meanings for one word.
+pub(crate) const RETIRED_FIELD_KEYS: &[Retired] = &[Retired {
+    name: "liveness",
+    message: "`liveness` is not a field key: write `probe = \"liveness\"` to run this check \
+              in the liveness probe (`liveness = \"/path\"` on the struct sets the liveness \
+              probe's path)",
+}];
 
 /// The shortest `interval`: a shorter one turns every pod into a load
 /// generator against its own dependencies.
@@ -98,7 +115,7 @@ pub(crate) const FIELD_KEYS: &[Key] = &[
     CHECK_INTERVAL,
     FAIL_AFTER,
     RECOVER_AFTER,
-    LIVENESS_CHECK,
+    PROBE,
 ];
 
 impl Key {
@@ -142,8 +159,23 @@ impl Key {
             Kind::Function => format!("{name} = my_check"),
             Kind::Count => format!("{name} = 2"),
             Kind::Threshold => format!("{name} = 3"),
-            Kind::Flag => name.to_owned(),
+            Kind::CheckProbe => format!("{name} = \"liveness\""),
         }
+    }
+
+    #[cfg(test)]
+    /// The default as the docs' tables show it: quoted for the keys whose
+    /// value is a string literal (`"800ms"`), bare otherwise (`true`).
+    pub(crate) fn documented_default(&self) -> Option<String> {
+        let default = self.default?;
+        Some(match self.kind {
+            Kind::Duration { .. }
+            | Kind::ProbePath
+            | Kind::CratePath
+            | Kind::Name
+            | Kind::CheckProbe => format!("\"{default}\""),
+            Kind::Bool | Kind::Function | Kind::Count | Kind::Threshold => default.to_owned(),
+        })
     }
 }
 
@@ -188,7 +220,17 @@ impl Level {
         self.keys().iter().find(|key| key.name == written)
     }
 
+    fn retired_keys(self) -> &'static [Retired] {
+        match self {
+            Self::Struct => &[],
+            Self::Field => RETIRED_FIELD_KEYS,
+        }
+    }
+
     pub(crate) fn unknown_key_message(self, written: &str) -> String {
+        if let Some(retired) = self.retired_keys().iter().find(|key| key.name == written) {
+            return retired.message.to_owned();
+        }
         let hint = if self.other().key(written).is_some() {
             format!(" (it goes on {})", self.other().place())
         } else if let Some(close) = self.keys().iter().find(|key| is_typo_of(written, key.name)) {
@@ -229,7 +271,7 @@ fn is_typo_of(written: &str, key: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_typo_of, Kind, FIELD_KEYS, STRUCT_KEYS};
+    use super::{is_typo_of, Key, Kind, FIELD_KEYS, RETIRED_FIELD_KEYS, STRUCT_KEYS};
 
     #[test]
     fn every_default_is_valid_for_its_kind() {
@@ -245,7 +287,11 @@ mod tests {
                     assert_eq!(crate::valid::path_problem(default), None, "{key:?}");
                 }
                 Kind::CratePath => drop(key.default_path()),
-                Kind::Bool | Kind::Flag => drop(key.default_bool()),
+                Kind::Bool => drop(key.default_bool()),
+                Kind::CheckProbe => assert!(
+                    crate::attr::CheckProbe::from_name(default).is_some(),
+                    "{key:?}"
+                ),
                 Kind::Count | Kind::Threshold => assert!(key.default_count() >= 1, "{key:?}"),
                 Kind::Name | Kind::Function => panic!("{key:?} cannot have a default"),
             }
@@ -262,6 +308,112 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn retired_keys_are_not_accepted() {
+        for retired in RETIRED_FIELD_KEYS {
+            assert!(FIELD_KEYS.iter().all(|key| key.name != retired.name));
+        }
+    }
+
+    /// The rows of the first Markdown table after the line containing
+    /// `heading`, as cells, header and separator left out; `///` of doc
+    /// comments is stripped.
+    fn table_after(text: &str, heading: &str) -> Vec<Vec<String>> {
+        let lines: Vec<&str> = text
+            .lines()
+            .map(|line| line.trim_start().trim_start_matches("///").trim())
+            .collect();
+        let start = lines
+            .iter()
+            .position(|line| line.contains(heading))
+            .unwrap_or_else(|| panic!("no `{heading}` in the docs"));
+        lines[start..]
+            .iter()
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .skip(2)
+            .map(|row| {
+                let cells = row.trim_matches('|').split(" | ");
+                cells.map(|cell| cell.trim().to_owned()).collect()
+            })
+            .collect()
+    }
+
+    /// The key a table's first cell names: `` `timeout` `` or
+    /// `` `timeout = "800ms"` ``.
+    fn key_of(cell: &str) -> &str {
+        let written = cell.trim_start_matches('`');
+        let end = written.find([' ', '=', '`']).unwrap_or(written.len());
+        &written[..end]
+    }
+
+    /// Every key the derive accepts at one level appears once in a table of
+    /// the docs, with its default, and the table lists no other key.
+    fn assert_documented(
+        document: &str,
+        heading: &str,
+        default_column: usize,
+        keys: &[Key],
+    ) -> Vec<String> {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(document),
+        )
+        .unwrap_or_else(|error| panic!("{document}: {error}"));
+        let rows = table_after(&text, heading);
+        let documented: Vec<&str> = rows.iter().map(|row| key_of(&row[0])).collect();
+        let mut problems = Vec::new();
+        for key in keys {
+            let Some(row) = rows.iter().find(|row| key_of(&row[0]) == key.name) else {
+                problems.push(format!(
+                    "{document} ({heading}): key `{}` missing",
+                    key.name
+                ));
+                continue;
+            };
+            if let Some(default) = key.documented_default() {
+                let cell = row.get(default_column).map_or("", String::as_str);
+                if !cell.contains(&format!("`{default}`")) {
+                    problems.push(format!(
+                        "{document} ({heading}): key `{}` has default `{default}`, not {cell:?}",
+                        key.name
+                    ));
+                }
+            }
+        }
+        for (index, name) in documented.iter().enumerate() {
+            if !keys.iter().any(|key| key.name == *name) {
+                problems.push(format!("{document} ({heading}): `{name}` is not a key"));
+            } else if documented[..index].contains(name) {
+                problems.push(format!("{document} ({heading}): `{name}` is listed twice"));
+            }
+        }
+        problems
+    }
+
+    /// The tables of the derive's docs (docs.rs shows them) and of the
+    /// README list exactly the keys of [`STRUCT_KEYS`] and [`FIELD_KEYS`],
+    /// with their defaults.
+    #[test]
+    fn the_docs_list_every_key() {
+        let problems: Vec<String> = [
+            ("src/lib.rs", "# Struct attributes", 2, STRUCT_KEYS),
+            ("src/lib.rs", "# Field attributes", 2, FIELD_KEYS),
+            (
+                "../README.md",
+                "On the struct, `#[healthz(...)]`",
+                1,
+                STRUCT_KEYS,
+            ),
+            ("../README.md", "On a field, `#[healthz]`", 1, FIELD_KEYS),
+        ]
+        .into_iter()
+        .flat_map(|(document, heading, default_column, keys)| {
+            assert_documented(document, heading, default_column, keys)
+        })
+        .collect();
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use syn::parse::ParseStream;
 use syn::{Expr, ExprLit, ExprPath, Lit, LitStr, Token};
 
 use super::keys::{Key, Kind};
-use super::{Count, Duration, ProbePath, Threshold};
+use super::{CheckProbe, Count, Duration, ProbePath, Threshold};
 use crate::ctxt::Ctxt;
 
 /// Skips the `= value` or `(...)` after a key that will not be used, up to
@@ -341,39 +341,36 @@ pub(super) fn threshold(
     Ok(None)
 }
 
-/// `key` alone, or `key = true` / `key = false`.
-pub(super) fn flag(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &Key) -> syn::Result<Option<bool>> {
-    if !meta.input.peek(Token![=]) {
-        if meta.input.is_empty() || meta.input.peek(Token![,]) {
-            return Ok(Some(true));
-        }
-        cx.error_spanned_by(
-            &meta.path,
-            format!("expected `{}` alone or `{} = true`", key.name, key.name),
-        );
-        skip(meta.input)?;
-        return Ok(None);
-    }
-    let Some(value) = expr(cx, meta, key)? else {
+/// `probe = "liveness"` or `probe = "readiness"`.
+pub(super) fn check_probe(
+    cx: &Ctxt,
+    meta: &ParseNestedMeta<'_>,
+    key: &Key,
+) -> syn::Result<Option<CheckProbe>> {
+    let Some(literal) = plain_string(cx, meta, key)? else {
         return Ok(None);
     };
-    match &value {
-        Expr::Lit(ExprLit {
-            lit: Lit::Bool(literal),
-            ..
-        }) => Ok(Some(literal.value)),
-        other => {
-            let name = key.name;
-            let hint = if string_literal(other).is_some() {
-                format!(" (a probe path such as `{name} = \"/live\"` goes on the struct)")
-            } else {
-                String::new()
-            };
-            cx.error_spanned_by(
-                other,
-                format!("expected `{name}` alone, or `{name} = true` or `{name} = false`{hint}"),
-            );
-            Ok(None)
-        }
+    let written = literal.value();
+    if let Some(probe) = CheckProbe::from_name(&written) {
+        return Ok(Some(probe));
     }
+    let accepted: Vec<String> = CheckProbe::ALL
+        .iter()
+        .map(|probe| {
+            let default = if key.default == Some(probe.name()) {
+                " (the default)"
+            } else {
+                ""
+            };
+            format!("`{} = \"{}\"`{default}", key.name, probe.name())
+        })
+        .collect();
+    cx.error_spanned_by(
+        &literal,
+        format!(
+            "unknown probe `{written}`: a check runs in one of {}",
+            accepted.join(", ")
+        ),
+    );
+    Ok(None)
 }

@@ -77,19 +77,19 @@ impl<T: Check> Check for Option<T> {
 
 /// A check that looks only inside the process (its runtime, its own
 /// threads, its memory), never at a dependency: the only kind of check
-/// that may be a liveness check (`#[healthz(liveness)]`).
+/// that may be a liveness check (`#[healthz(probe = "liveness")]`).
 ///
 /// Liveness failing makes the kubelet restart the container. A database
 /// or cache in liveness would restart every pod of the fleet at once when
 /// it blips, which cures nothing and turns a short outage into a long
-/// one; so a pool or client marked `liveness` does not compile.
+/// one; so a pool or client in `probe = "liveness"` does not compile.
 /// [`Watchdog`](crate::watchdog::Watchdog) is the crate's own local check.
 /// Implement this marker for a check of yours only if it touches nothing
 /// outside the process.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a local check, so it cannot be a liveness check",
     label = "a liveness check must implement `healthz::LocalCheck`",
-    note = "liveness must never depend on a database, cache or other service: when it blips, every pod fails liveness and the kubelet restarts them all. Drop `liveness` to make this a readiness check, or use `healthz::watchdog::Watchdog`, which detects a wedged runtime without touching a dependency"
+    note = "liveness must never depend on a database, cache or other service: when it blips, every pod fails liveness and the kubelet restarts them all. Drop `probe = \"liveness\"` to make this a readiness check, or use `healthz::watchdog::Watchdog`, which detects a wedged runtime without touching a dependency"
 )]
 pub trait LocalCheck: Check {}
 

@@ -7,9 +7,10 @@
 //! The memcache client blocks for as long as its sockets and pools allow:
 //! by default a read waits forever and a pooled connection 30 seconds. The
 //! check runs the client on tokio's blocking pool and stays in flight until
-//! a call returns, so a black-holed server costs one stuck thread per check
-//! (never more), but the check keeps reporting a timeout until the call
-//! gives up. Keep the client's timeouts below the check's:
+//! a call returns, so a black-holed server costs at most two stuck threads
+//! per check (a call written off far past its timeout lets one more run
+//! start, never a third), and the check keeps reporting a timeout until
+//! the call gives up. Keep the client's timeouts below the check's:
 //!
 //! - `memcache::Client::connect` and `Client::builder().build()` fail when a
 //!   server is down, so an app built on them crashes at startup instead of

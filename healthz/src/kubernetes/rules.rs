@@ -184,30 +184,30 @@ impl KubernetesProbes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::__private::{check_config, config as build_config};
+    use crate::__private::{check_config, config as build_config, CheckFields, ConfigFields};
     use crate::config::{CheckConfig, Config, FailAfter};
 
-    static CHECKS: [CheckConfig; 1] = [check_config(
-        "db",
-        Duration::from_millis(300),
-        true,
-        CheckConfig::DEFAULT_BUSY_LIMIT,
-        Some(Duration::from_secs(30)),
-        FailAfter::Failures(1),
-        1,
-        false,
-    )];
+    static CHECKS: [CheckConfig; 1] = [check_config(CheckFields {
+        name: "db",
+        timeout: Duration::from_millis(300),
+        critical: true,
+        busy_limit: CheckConfig::DEFAULT_BUSY_LIMIT,
+        interval: Some(Duration::from_secs(30)),
+        fail_after: FailAfter::Failures(1),
+        recover_after: 1,
+        liveness: false,
+    })];
 
     fn config(probe_timeout: Duration, checks: &'static [CheckConfig]) -> &'static Config {
-        Box::leak(Box::new(build_config(
+        Box::leak(Box::new(build_config(ConfigFields {
             probe_timeout,
-            Config::DEFAULT_CACHE_TTL,
-            "/live",
-            "/ready",
-            "/started",
-            true,
+            cache_ttl: Config::DEFAULT_CACHE_TTL,
+            liveness_path: "/live",
+            readiness_path: "/ready",
+            startup_path: "/started",
+            jitter: true,
             checks,
-        )))
+        })))
     }
 
     #[test]

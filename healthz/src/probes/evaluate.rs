@@ -45,7 +45,7 @@ where
         self.evaluate(Selection::Readiness(&[])).await
     }
 
-    /// Runs the liveness checks (`#[healthz(liveness)]` fields) under the
+    /// Runs the liveness checks (`#[healthz(probe = "liveness")]` fields) under the
     /// probe deadline, and reports. Without any, the report is empty and
     /// passes.
     pub async fn liveness(&self) -> Report {

@@ -101,16 +101,16 @@ mod tests {
     use crate::check::ErrorKind;
 
     fn check(fail_after: FailAfter, recover_after: u32) -> CheckConfig {
-        crate::__private::check_config(
-            "db",
-            Duration::from_millis(100),
-            true,
-            CheckConfig::DEFAULT_BUSY_LIMIT,
-            None,
+        crate::__private::check_config(crate::__private::CheckFields {
+            name: "db",
+            timeout: Duration::from_millis(100),
+            critical: true,
+            busy_limit: CheckConfig::DEFAULT_BUSY_LIMIT,
+            interval: None,
             fail_after,
             recover_after,
-            false,
-        )
+            liveness: false,
+        })
     }
 
     fn fail() -> Outcome {

@@ -10,7 +10,7 @@ struct State {
     cache: healthz::watchdog::Watchdog,
     #[healthz(interval = "50ms", timeout = "10ms")]
     queue: healthz::watchdog::Watchdog,
-    #[healthz(liveness, interval = "1s", timeout = "10ms")]
+    #[healthz(probe = "liveness", interval = "1s", timeout = "10ms")]
     runtime: healthz::watchdog::Watchdog,
 }
 

@@ -3,7 +3,7 @@ use healthz::HealthChecks;
 // A generic liveness field is bounded by `LocalCheck`, not `Check`.
 #[derive(Clone, HealthChecks)]
 struct State<W> {
-    #[healthz(liveness)]
+    #[healthz(probe = "liveness")]
     runtime: W,
 }
 

@@ -2,7 +2,7 @@ use healthz::HealthChecks;
 
 #[derive(HealthChecks)]
 struct State {
-    #[healthz(liveness, name = "cache")]
+    #[healthz(probe = "liveness", name = "cache")]
     sessions: std::sync::Arc<memcache::Client>,
 }
 

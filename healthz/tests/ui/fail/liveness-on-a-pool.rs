@@ -3,7 +3,7 @@ use healthz::HealthChecks;
 // A database in liveness restarts every pod when it blips.
 #[derive(HealthChecks)]
 struct State {
-    #[healthz(liveness)]
+    #[healthz(probe = "liveness")]
     db: sqlx::PgPool,
 }
 

@@ -2,7 +2,7 @@ use healthz::HealthChecks;
 
 #[derive(HealthChecks)]
 struct State {
-    #[healthz(liveness, with = ping)]
+    #[healthz(probe = "liveness", with = ping)]
     search: Search,
 }
 

@@ -10,15 +10,15 @@ struct State {
     db: Db,
     #[healthz(interval = "1m", fail_after = "10s")]
     cache: Db,
-    #[healthz(liveness)]
+    #[healthz(probe = "liveness")]
     runtime: Watchdog,
-    #[healthz(liveness = true, name = "runtime-arc")]
+    #[healthz(probe = "liveness", name = "runtime-arc")]
     shared: std::sync::Arc<Watchdog>,
 }
 
 #[derive(Clone, HealthChecks)]
 struct Generic<W> {
-    #[healthz(liveness)]
+    #[healthz(probe = "liveness")]
     runtime: W,
 }
 

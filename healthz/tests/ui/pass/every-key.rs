@@ -21,7 +21,8 @@ struct State {
         name = "primary-db",
         timeout = "1500ms",
         critical = true,
-        busy_limit = "2m"
+        busy_limit = "2m",
+        probe = "readiness"
     )]
     db: Db,
     #[healthz(name = "cache.sessions", timeout = "250000us")]
