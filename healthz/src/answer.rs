@@ -4,6 +4,7 @@
 //! goes through.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
@@ -15,7 +16,7 @@ use crate::probe::{Probe, Target};
 use crate::probes::{HealthChecks, Probes};
 use crate::report::{self, Report};
 use crate::route::{self, Route};
-use crate::verdict::Verdict;
+use crate::verdict::{Decision, Verdict};
 
 impl<T> Probes<T>
 where
@@ -24,6 +25,12 @@ where
     /// The probe a request asks for, or `None` if it is not a probe (then
     /// nothing was allocated): the entry point for every server adapter.
     /// Only `GET` and `HEAD` on the probe paths are probes.
+    ///
+    /// A probe's verdict is decided here, once: at once when it needs no
+    /// check run or every result it needs is cached (then
+    /// [`ProbeRequest::answer_now`] has the answer); otherwise the runs it
+    /// will wait for are found or started now, and
+    /// [`ProbeRequest::answer`] waits for them.
     pub fn probe_request(
         &self,
         method: &Method,
@@ -31,11 +38,11 @@ where
         headers: &HeaderMap,
     ) -> Option<ProbeRequest<T>> {
         let route = route::route(T::config(), method, uri, headers)?;
-        let settled = self.settled(route.target);
+        let decision = self.decide(route.target, &route.excluded);
         Some(ProbeRequest {
             probes: self.clone(),
             route,
-            settled,
+            decision,
         })
     }
 }
@@ -43,6 +50,7 @@ where
 /// The HTTP answer to `verdict` in the format `route` asks for.
 fn render_verdict(verdict: &Verdict, route: &Route, config: &Config) -> Response<Bytes> {
     match verdict {
+        Verdict::Up if !route.json => ok(route.head),
         Verdict::Up => fixed(StatusCode::OK, "OK", route),
         Verdict::NoSuchCheck => fixed(StatusCode::NOT_FOUND, "no such check.", route),
         Verdict::Draining => {
@@ -54,10 +62,7 @@ fn render_verdict(verdict: &Verdict, route: &Route, config: &Config) -> Response
             let body = body(&report, route, Probe::Readiness.as_str());
             render(StatusCode::SERVICE_UNAVAILABLE, body, route)
         }
-        Verdict::Checked { ready: true, .. } if !route.json && !route.verbose => {
-            // The body every passing kubelet probe gets: no formatting.
-            text(StatusCode::OK, OK, route.head)
-        }
+        Verdict::Checked { ready: true, .. } if !route.json && !route.verbose => ok(route.head),
         Verdict::Checked { report, .. } => {
             let status = if verdict.is_ready() {
                 StatusCode::OK
@@ -104,30 +109,43 @@ fn fixed(status: StatusCode, text_body: &'static str, route: &Route) -> Response
         let body = report::json_without_checks(status == StatusCode::OK, text_body);
         return render(status, body, route);
     }
-    text(status, Bytes::from_static(text_body.as_bytes()), route.head)
+    let body = Bytes::from_static(text_body.as_bytes());
+    respond(
+        status,
+        body,
+        route.head,
+        with_length(base_headers(false), text_body.len()),
+    )
 }
 
+/// `body` in the format `route` asked for (plain text or health+json).
 fn render(status: StatusCode, body: String, route: &Route) -> Response<Bytes> {
-    let mut response = text(status, body.into(), route.head);
-    if route.json {
-        response.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/health+json"),
-        );
-    }
-    response
+    let headers = with_length(base_headers(route.json), body.len());
+    respond(status, body.into(), route.head, headers)
 }
 
-const OK: Bytes = Bytes::from_static(b"OK");
+/// `200 OK`, plain: the answer every passing kubelet probe gets, with its
+/// headers built once and nothing formatted.
+fn ok(head: bool) -> Response<Bytes> {
+    static HEADERS: OnceLock<HeaderMap> = OnceLock::new();
+    const OK: &str = "OK";
+    let headers = HEADERS.get_or_init(|| with_length(base_headers(false), OK.len()));
+    respond(
+        StatusCode::OK,
+        Bytes::from_static(OK.as_bytes()),
+        head,
+        headers.clone(),
+    )
+}
 
 /// A request that asks for a probe, from
 /// [`Probes::probe_request`]: answer it with [`ProbeRequest::answer`].
 pub struct ProbeRequest<T> {
     probes: Probes<T>,
     route: Route,
-    /// The verdict, when it needed no check run: decided once, when the
-    /// request was routed.
-    settled: Option<Verdict>,
+    /// The verdict, decided once when the request was routed, or the runs
+    /// it waits for.
+    decision: Decision,
 }
 
 impl<T> fmt::Debug for ProbeRequest<T> {
@@ -143,39 +161,57 @@ impl<T> ProbeRequest<T>
 where
     T: HealthChecks,
 {
-    /// The answer, if it needs no check run (liveness, an open startup
-    /// probe, an unknown check name).
+    /// The answer, if it needed no waiting: liveness, an open startup
+    /// probe, an unknown check name, draining, or checks whose results
+    /// were all cached (the common case under a probe storm). An adapter
+    /// that gets `None` awaits [`answer`](Self::answer).
     pub fn answer_now(&self) -> Option<Response<Bytes>> {
-        let verdict = self.settled.as_ref()?;
-        Some(render_verdict(verdict, &self.route, T::config()))
+        match &self.decision {
+            Decision::Now(verdict) => Some(render_verdict(verdict, &self.route, T::config())),
+            Decision::Later(..) => None,
+        }
     }
 
     /// The answer: status, headers and body, running the checks the probe
     /// needs within its deadline.
     pub async fn answer(self) -> Response<Bytes> {
-        let verdict = match self.settled {
-            Some(verdict) => verdict,
-            None => {
-                let excluded = &self.route.excluded;
-                self.probes.checked(self.route.target, excluded).await
-            }
-        };
+        let verdict = self.probes.decided(self.decision).await;
         render_verdict(&verdict, &self.route, T::config())
     }
 }
 
-/// A probe response: `Cache-Control: no-store`, plain text, and for HEAD
-/// the same status and headers without the body.
-fn text(status: StatusCode, body: Bytes, head: bool) -> Response<Bytes> {
-    let length = HeaderValue::from(body.len());
+/// A probe response: `status`, `headers` and `body`, or for HEAD the same
+/// status and headers without the body.
+fn respond(status: StatusCode, body: Bytes, head: bool, headers: HeaderMap) -> Response<Bytes> {
     let mut response = Response::new(if head { Bytes::new() } else { body });
     *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(CONTENT_LENGTH, length);
+    *response.headers_mut() = headers;
     response
+}
+
+/// The headers every probe answer has, built once: `Cache-Control:
+/// no-store`, and `Content-Type: text/plain; charset=utf-8`, or
+/// `application/health+json` for `json`.
+fn base_headers(json: bool) -> &'static HeaderMap {
+    static TEXT: OnceLock<HeaderMap> = OnceLock::new();
+    static JSON: OnceLock<HeaderMap> = OnceLock::new();
+    let (headers, content_type) = if json {
+        (&JSON, "application/health+json")
+    } else {
+        (&TEXT, "text/plain; charset=utf-8")
+    };
+    headers.get_or_init(|| {
+        let mut headers = HeaderMap::with_capacity(3);
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers
+    })
+}
+
+/// `headers` with the `Content-Length` of a body of `length` bytes (which
+/// a HEAD answer keeps, without the body).
+fn with_length(headers: &HeaderMap, length: usize) -> HeaderMap {
+    let mut headers = headers.clone();
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    headers
 }

@@ -236,7 +236,7 @@ async fn status<T>(probes: &Probes<T>, probe: Probe) -> ServingStatus
 where
     T: HealthChecks,
 {
-    if probes.verdict(Target::Probe(probe), &[]).await.is_ready() {
+    if probes.verdict(Target::Probe(probe)).await.is_ready() {
         ServingStatus::Serving
     } else {
         ServingStatus::NotServing

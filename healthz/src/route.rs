@@ -34,9 +34,6 @@ pub(crate) fn route(
         return None;
     };
     let path = uri.path();
-    if !config.is_probe_path(path) {
-        return None;
-    }
     let target = if let Some(probe) = Probe::ALL.into_iter().find(|p| p.path(config) == path) {
         Target::Probe(probe)
     } else {
@@ -55,7 +52,8 @@ pub(crate) fn route(
         json: accepts_json(headers),
         excluded: Vec::new(),
     };
-    for (key, value) in uri.query().unwrap_or("").split('&').map(split_pair) {
+    let pairs = uri.query().into_iter().flat_map(|query| query.split('&'));
+    for (key, value) in pairs.map(split_pair) {
         match key {
             "verbose" => route.verbose = !matches!(value, "0" | "false"),
             "format" => route.json = value == "json",

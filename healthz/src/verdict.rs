@@ -15,7 +15,7 @@
 //!   business, not startup's.
 
 use crate::probe::{Probe, Target};
-use crate::probes::{HealthChecks, Probes, Selection};
+use crate::probes::{Evaluation, HealthChecks, Pending, Probes, Selection};
 use crate::report::Report;
 
 /// A probe's decision.
@@ -48,6 +48,27 @@ impl Verdict {
     }
 }
 
+/// A verdict, or what is left to wait for before it can be given.
+pub(crate) enum Decision {
+    /// Decided: without a check run, or from every check's cached result.
+    Now(Verdict),
+    /// The checks of `target` have runs to wait for.
+    Later(Target, Pending),
+}
+
+/// The checks a target runs.
+fn selection(target: Target, excluded: &[usize]) -> Selection<'_> {
+    match target {
+        Target::Probe(Probe::Readiness) => Selection::Readiness(excluded),
+        // Startup runs every readiness check: passing them opens its latch.
+        Target::Probe(Probe::Startup) => Selection::Readiness(&[]),
+        Target::Probe(Probe::Liveness) => Selection::Liveness,
+        Target::Check(index) => Selection::One(index),
+        // Settled before any selection is made.
+        Target::UnknownCheck => Selection::Liveness,
+    }
+}
+
 impl<T> Probes<T>
 where
     T: HealthChecks,
@@ -67,38 +88,52 @@ where
         }
     }
 
-    /// The verdict on `target`, running the checks it needs (but those in
-    /// `excluded`, for readiness). HTTP decides [`settled`](Self::settled)
-    /// when it routes a request, and [`checked`](Self::checked) later.
+    /// The verdict on `target` as far as it can be given without waiting
+    /// (readiness skips the checks in `excluded`): settled, or judged from
+    /// every check's cached result; otherwise the runs it waits for have
+    /// been found or started.
+    pub(crate) fn decide(&self, target: Target, excluded: &[usize]) -> Decision {
+        if let Some(verdict) = self.settled(target) {
+            return Decision::Now(verdict);
+        }
+        match self.begin(selection(target, excluded)) {
+            Evaluation::Done(report) => Decision::Now(self.judge(target, report)),
+            Evaluation::Pending(pending) => Decision::Later(target, pending),
+        }
+    }
+
+    /// The verdict a decision comes to, waiting for its runs if it must.
+    pub(crate) async fn decided(&self, decision: Decision) -> Verdict {
+        match decision {
+            Decision::Now(verdict) => verdict,
+            Decision::Later(target, pending) => {
+                let report = self.finish(pending).await;
+                self.judge(target, report)
+            }
+        }
+    }
+
+    /// The verdict on `target`, running the checks it needs.
     #[cfg_attr(
         not(feature = "grpc"),
         allow(dead_code, reason = "used by the gRPC service")
     )]
-    pub(crate) async fn verdict(&self, target: Target, excluded: &[usize]) -> Verdict {
-        if let Some(verdict) = self.settled(target) {
-            return verdict;
-        }
-        self.checked(target, excluded).await
+    pub(crate) async fn verdict(&self, target: Target) -> Verdict {
+        self.decided(self.decide(target, &[])).await
     }
 
-    /// The verdict on `target` from running its checks: what
-    /// [`verdict`](Self::verdict) gives when [`settled`](Self::settled)
-    /// gave none.
-    pub(crate) async fn checked(&self, target: Target, excluded: &[usize]) -> Verdict {
-        let report = match target {
-            Target::Probe(Probe::Readiness) => self.evaluate(Selection::Readiness(excluded)).await,
-            Target::Probe(Probe::Liveness) => self.evaluate(Selection::Liveness).await,
-            Target::Check(index) => {
-                let mut report = self.evaluate(Selection::One(index)).await;
+    /// The verdict on `target` from its checks' report.
+    fn judge(&self, target: Target, mut report: Report) -> Verdict {
+        match target {
+            Target::Check(_) => {
                 // Asked about one check, the answer is that check's: a
                 // failing non-critical check fails its own probe.
                 for check in &mut report.checks {
                     check.critical = true;
                 }
-                report
             }
             Target::Probe(Probe::Startup) => {
-                let mut report = self.evaluate(Selection::Readiness(&[])).await;
+                // Evaluating every readiness check is what opens the latch.
                 if self.is_started() {
                     return Verdict::Up;
                 }
@@ -110,8 +145,8 @@ where
                     report,
                 };
             }
-            Target::UnknownCheck => return Verdict::NoSuchCheck,
-        };
+            Target::Probe(Probe::Readiness | Probe::Liveness) | Target::UnknownCheck => {}
+        }
         Verdict::Checked {
             ready: report.status().is_ready(),
             report,

@@ -1,15 +1,23 @@
 //! Evaluation of a probe's checks: concurrently, under the probe deadline,
 //! each through the runner (cache, single-flight, background snapshot).
+//!
+//! An evaluation has a synchronous first half ([`Probes::begin`]): every
+//! check's cached result, or the run to wait for. When every result came
+//! from the cache (the common case under a probe storm) the report is
+//! complete at once, with no future built or boxed; otherwise the
+//! [`Pending`] half waits for the runs.
 
 use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
 use super::{HealthChecks, Probes};
+use crate::check::join_all;
+use crate::config::CheckConfig;
 use crate::config::Config;
 use crate::limits;
 use crate::report::{CheckReport, Report, Status};
-use crate::runner::{self, Lookup};
+use crate::runner::{self, Lookup, Waiting};
 
 /// Which checks a probe runs.
 #[derive(Clone, Copy, Debug)]
@@ -60,52 +68,77 @@ where
     }
 
     pub(crate) async fn evaluate(&self, selection: Selection<'_>) -> Report {
+        match self.begin(selection) {
+            Evaluation::Done(report) => report,
+            Evaluation::Pending(pending) => self.finish(pending).await,
+        }
+    }
+
+    /// The synchronous half of an evaluation: the report, if every check
+    /// answered from its cache, or what is left to wait for.
+    pub(crate) fn begin(&self, selection: Selection<'_>) -> Evaluation {
         let config = T::config();
         self.start_background();
         let probe_start = Instant::now();
-        let probe_deadline = probe_start + config.probe_timeout;
-        let lookups: Vec<(usize, Lookup)> = (0..config.checks.len())
-            .filter(|&index| selection.includes(config, index))
-            .map(|index| {
-                let check = &config.checks[index];
-                let ttl = limits::cache_ttl(config.cache_ttl, check.liveness);
-                let lookup = runner::lookup(&self.shared, index, check, ttl, probe_start);
-                (index, lookup)
-            })
-            .collect();
-        let all_ready = lookups.iter().all(|(_, l)| matches!(l, Lookup::Ready(_)));
-        let checks = if all_ready {
-            // Every result came from the cache: the common case under a
-            // probe storm, so no future is built or boxed for it.
-            lookups
-                .into_iter()
-                .filter_map(|(_, lookup)| match lookup {
-                    Lookup::Ready(report) => Some(report),
-                    Lookup::Wait(_) => None,
-                })
-                .collect()
-        } else {
-            join_all(lookups.into_iter().map(|(index, lookup)| async move {
-                match lookup {
-                    Lookup::Ready(report) => report,
-                    Lookup::Wait(waiting) => {
-                        let check = &config.checks[index];
-                        runner::wait(check, waiting, probe_start, probe_deadline).await
+        let selected = (0..config.checks.len()).filter(|&i| selection.includes(config, i));
+        let mut ready = Vec::with_capacity(config.checks.len());
+        let mut parts: Vec<Part> = Vec::new();
+        for index in selected {
+            let check = &config.checks[index];
+            let ttl = limits::cache_ttl(config.cache_ttl, check.liveness);
+            match runner::lookup(&self.shared, index, check, ttl, probe_start) {
+                Lookup::Ready(report) if parts.is_empty() => ready.push(report),
+                Lookup::Ready(report) => parts.push(Part::Ready(report)),
+                Lookup::Wait(waiting) => {
+                    if parts.is_empty() {
+                        parts.reserve(ready.capacity());
+                        parts.extend(ready.drain(..).map(Part::Ready));
                     }
+                    parts.push(Part::Wait(check, waiting));
                 }
-            }))
-            .await
-        };
-        let excluded = match selection {
-            Selection::Readiness(excluded) => excluded,
-            Selection::One(_) | Selection::Liveness => &[],
-        };
+            }
+        }
+        let scope = Scope::of(selection, config);
+        if parts.is_empty() {
+            return Evaluation::Done(self.conclude(scope, ready));
+        }
+        Evaluation::Pending(Pending {
+            scope,
+            parts,
+            probe_start,
+            probe_deadline: probe_start + config.probe_timeout,
+        })
+    }
+
+    /// The second half of an evaluation: waits for the runs, each under
+    /// its own timeout and the probe deadline.
+    pub(crate) async fn finish(&self, pending: Pending) -> Report {
+        let Pending {
+            scope,
+            parts,
+            probe_start,
+            probe_deadline,
+        } = pending;
+        let checks = join_all(parts.into_iter().map(|part| async move {
+            match part {
+                Part::Ready(report) => report,
+                Part::Wait(check, waiting) => {
+                    runner::wait(check, waiting, probe_start, probe_deadline).await
+                }
+            }
+        }))
+        .await;
+        self.conclude(scope, checks)
+    }
+
+    /// The report of an evaluation, and the startup latch it may open.
+    fn conclude(&self, scope: Scope, checks: Vec<CheckReport>) -> Report {
         let report = Report {
             checks,
-            excluded: excluded.iter().map(|&i| config.checks[i].name).collect(),
-            draining: self.is_draining() && !matches!(selection, Selection::Liveness),
+            excluded: scope.excluded,
+            draining: self.is_draining() && !scope.liveness,
         };
-        if matches!(selection, Selection::Readiness([])) && !self.is_started() {
+        if scope.opens_startup && !self.is_started() {
             let critical_pass = report
                 .checks
                 .iter()
@@ -119,29 +152,50 @@ where
     }
 }
 
-/// Polls every future to completion, concurrently, keeping their order.
-async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut futures: Vec<_> = futures.map(|f| Some(Box::pin(f))).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (slot, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if let Some(future) = slot {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => {
-                        *output = Some(value);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
+/// What an evaluation's report says of its selection, kept from its first
+/// half to its end.
+pub(crate) struct Scope {
+    /// The names of the checks excluded with `?exclude=`.
+    excluded: Vec<&'static str>,
+    /// Whether these are the liveness checks (which draining leaves alone).
+    liveness: bool,
+    /// Whether every readiness check runs, so that passing opens the
+    /// startup latch.
+    opens_startup: bool,
+}
+
+impl Scope {
+    fn of(selection: Selection<'_>, config: &Config) -> Self {
+        let excluded = match selection {
+            Selection::Readiness(excluded) => excluded,
+            Selection::One(_) | Selection::Liveness => &[],
+        };
+        Scope {
+            excluded: excluded.iter().map(|&i| config.checks[i].name).collect(),
+            liveness: matches!(selection, Selection::Liveness),
+            opens_startup: matches!(selection, Selection::Readiness([])),
         }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
+    }
+}
+
+/// The first half of an evaluation, when some check has a run to wait for.
+pub(crate) enum Evaluation {
+    /// Every check answered from its cache.
+    Done(Report),
+    /// Some check has a run to wait for: [`Probes::finish`] waits.
+    Pending(Pending),
+}
+
+/// What is left of an evaluation after its first half.
+pub(crate) struct Pending {
+    scope: Scope,
+    parts: Vec<Part>,
+    probe_start: Instant,
+    probe_deadline: Instant,
+}
+
+/// One check of a pending evaluation, in field order.
+enum Part {
+    Ready(CheckReport),
+    Wait(&'static CheckConfig, Waiting),
 }

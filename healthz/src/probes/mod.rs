@@ -20,7 +20,7 @@ use crate::runner::{Checks, Slot};
 mod background;
 mod evaluate;
 
-pub(crate) use evaluate::Selection;
+pub(crate) use evaluate::{Evaluation, Pending, Selection};
 
 /// A state type whose annotated fields are health checks.
 ///
