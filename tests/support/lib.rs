@@ -126,7 +126,6 @@ pub mod fake;
 pub mod fault;
 pub mod load;
 pub mod quickstart;
-pub mod rabbitmq;
 pub mod scenarios;
 pub mod servers;
 pub mod verdict;
