@@ -219,9 +219,13 @@ impl Server {
     /// Freezes the server (SIGSTOP): the kernel still accepts connections
     /// and takes requests into its buffers, but nothing answers, as with a
     /// stalled process. [`unpause`](Self::unpause) lets it answer them all.
+    /// Returns once every thread of the server has stopped: a signal is
+    /// only queued when `kill` returns, and a thread already running would
+    /// otherwise still answer what comes in the next moment.
     pub fn pause(&self) {
         if let Some(child) = &self.child {
             send(child, signal::SIGSTOP);
+            wait_stopped(child.id());
         }
     }
 
@@ -409,6 +413,33 @@ fn send(child: &Child, signal: i32) {
         .arg("--")
         .args(targets)
         .status();
+}
+
+/// Waits (at most 10 s) until every thread of `root` and its descendants
+/// is stopped.
+fn wait_stopped(root: u32) {
+    let started = Instant::now();
+    let mut processes = descendants(root);
+    processes.push(root);
+    let stopped = |pid: &u32| {
+        let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return true; // gone: nothing of it answers
+        };
+        threads.flatten().all(|thread| {
+            let stat = std::fs::read_to_string(thread.path().join("stat")).unwrap_or_default();
+            let state = stat
+                .rfind(')')
+                .and_then(|end| stat[end + 1..].split_whitespace().next());
+            matches!(state, None | Some("T" | "t" | "Z" | "X"))
+        })
+    };
+    while !processes.iter().all(stopped) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the server did not stop within 10s of SIGSTOP"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Every process below `root`, by the parent each one's `/proc` entry names.
