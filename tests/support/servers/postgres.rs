@@ -5,7 +5,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use super::{find_among, own, replies, signal, unprivileged, Home, Kind, ServerKind};
+use super::process::{own, signal, unprivileged};
+use super::{find_among, replies, Home, Kind, ServerKind};
 use super::{DATABASE, PASSWORD, USER};
 
 pub(super) struct Postgres;
