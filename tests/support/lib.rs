@@ -122,6 +122,7 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
     send(addr, request(Method::GET, path)).await
 }
 
+pub mod backend;
 pub mod fake;
 pub mod fault;
 pub mod load;
