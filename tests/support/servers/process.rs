@@ -4,7 +4,7 @@
 use std::os::unix::fs::chown;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::Kind;
@@ -53,10 +53,13 @@ pub(super) fn send(child: &Child, signal: i32) {
     if [signal::SIGSTOP, signal::SIGCONT, signal::SIGKILL].contains(&signal) {
         targets.extend(descendants(child.id()).iter().map(u32::to_string));
     }
+    // A descendant may be gone by now (a backend whose client left): that
+    // one is not news, and the others are signalled all the same.
     let _ = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg("--")
         .args(targets)
+        .stderr(Stdio::null())
         .status();
 }
 
