@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use process::{send, signal, wait_bounded, wait_stopped};
+use process::{continue_tree, kill_tree, send, signal, stop_tree, wait_bounded};
 
 mod mariadb;
 mod memcached;
@@ -210,9 +210,7 @@ impl Server {
     /// Kills the server (SIGKILL): no goodbye to its clients.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            send(&child, signal::SIGKILL);
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_tree(&mut child);
         }
     }
 
@@ -224,15 +222,14 @@ impl Server {
     /// otherwise still answer what comes in the next moment.
     pub fn pause(&self) {
         if let Some(child) = &self.child {
-            send(child, signal::SIGSTOP);
-            wait_stopped(child.id());
+            stop_tree(child);
         }
     }
 
     /// Lets a [paused](Self::pause) server run again (SIGCONT).
     pub fn unpause(&self) {
         if let Some(child) = &self.child {
-            send(child, signal::SIGCONT);
+            continue_tree(child);
         }
     }
 

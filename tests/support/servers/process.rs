@@ -43,17 +43,74 @@ pub(super) mod signal {
 /// Sends `signal` to the server's whole process group (each server is
 /// spawned as the leader of its own), as a container runtime signals a
 /// container: RabbitMQ's Erlang VM is a child of its start script. The
-/// signals no process can catch or pass on (stop, continue, kill) also go
-/// to every descendant by parent, since some leave the group: PostgreSQL's
-/// backends each start a session of their own, and would otherwise keep
-/// answering their connections' queries while the postmaster is stopped
-/// or dead.
+/// server's own shutdown takes care of its other processes.
 pub(super) fn send(child: &Child, signal: i32) {
-    let mut targets = vec![format!("-{}", child.id())];
-    if [signal::SIGSTOP, signal::SIGCONT, signal::SIGKILL].contains(&signal) {
-        targets.extend(descendants(child.id()).iter().map(u32::to_string));
+    send_to(&[format!("-{}", child.id())], signal);
+}
+
+/// Stops (SIGSTOP) the server's every process, and returns them once each
+/// thread of each has stopped. Not only its process group: PostgreSQL's
+/// backends each start a session of their own, and would otherwise keep
+/// answering their connections' queries. A process forked before its
+/// parent stopped is found and stopped on the next round; once all are
+/// stopped, none can fork. Bounded: panics after 10 s.
+pub(super) fn stop_tree(child: &Child) {
+    let (_, all_stopped) = try_stop_tree(child);
+    assert!(all_stopped, "the server did not stop within 10s of SIGSTOP");
+}
+
+/// [`stop_tree`] without the panic: every process found, and whether all
+/// stopped within the bound.
+fn try_stop_tree(child: &Child) -> (Vec<u32>, bool) {
+    let root = child.id();
+    send(child, signal::SIGSTOP);
+    let started = Instant::now();
+    loop {
+        let mut tree = descendants(root);
+        tree.push(root);
+        let running: Vec<String> = tree
+            .iter()
+            .filter(|pid| !stopped(**pid))
+            .map(u32::to_string)
+            .collect();
+        if running.is_empty() || started.elapsed() > Duration::from_secs(10) {
+            return (tree, running.is_empty());
+        }
+        send_to(&running, signal::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(1));
     }
-    // A descendant may be gone by now (a backend whose client left): that
+}
+
+/// Lets every process of a [stopped](stop_tree) server run again.
+pub(super) fn continue_tree(child: &Child) {
+    let mut targets = vec![format!("-{}", child.id())];
+    targets.extend(descendants(child.id()).iter().map(u32::to_string));
+    send_to(&targets, signal::SIGCONT);
+}
+
+/// Kills (SIGKILL) every process of the server and reaps it; returns once
+/// none of them is left: a PostgreSQL backend that outlived its postmaster
+/// would keep the old shared memory, and the next start would refuse to
+/// run beside it. Never panics (it runs on drop); bounded all the same.
+pub(super) fn kill_tree(child: &mut Child) {
+    let (tree, _) = try_stop_tree(child);
+    let targets: Vec<String> = tree.iter().map(u32::to_string).collect();
+    send_to(&targets, signal::SIGKILL);
+    let _ = child.kill();
+    let _ = child.wait();
+    let started = Instant::now();
+    while !tree.iter().all(|pid| gone(*pid)) {
+        if started.elapsed() > Duration::from_secs(10) {
+            eprintln!("the server's processes outlived SIGKILL by 10s");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// `kill -signal -- targets…` (pids, or `-pgid` for a group).
+fn send_to(targets: &[String], signal: i32) {
+    // A process may be gone by now (a backend whose client left): that
     // one is not news, and the others are signalled all the same.
     let _ = Command::new("kill")
         .arg(format!("-{signal}"))
@@ -63,31 +120,34 @@ pub(super) fn send(child: &Child, signal: i32) {
         .status();
 }
 
-/// Waits (at most 10 s) until every thread of `root` and its descendants
-/// is stopped.
-pub(super) fn wait_stopped(root: u32) {
-    let started = Instant::now();
-    let mut processes = descendants(root);
-    processes.push(root);
-    let stopped = |pid: &u32| {
-        let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return true; // gone: nothing of it answers
-        };
-        threads.flatten().all(|thread| {
-            let stat = std::fs::read_to_string(thread.path().join("stat")).unwrap_or_default();
-            let state = stat
-                .rfind(')')
-                .and_then(|end| stat[end + 1..].split_whitespace().next());
-            matches!(state, None | Some("T" | "t" | "Z" | "X"))
-        })
+/// The state letters of every thread of `pid` (none when it is gone).
+fn thread_states(pid: u32) -> Vec<String> {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
     };
-    while !processes.iter().all(stopped) {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the server did not stop within 10s of SIGSTOP"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    threads
+        .flatten()
+        .filter_map(|thread| {
+            let stat = std::fs::read_to_string(thread.path().join("stat")).ok()?;
+            let after_comm = &stat[stat.rfind(')')? + 1..];
+            Some(after_comm.split_whitespace().next()?.to_owned())
+        })
+        .collect()
+}
+
+/// Whether every thread of `pid` is stopped (or it is gone: nothing of
+/// it answers).
+fn stopped(pid: u32) -> bool {
+    thread_states(pid)
+        .iter()
+        .all(|state| matches!(state.as_str(), "T" | "t" | "Z" | "X"))
+}
+
+/// Whether `pid` has exited (a zombie holds nothing but its entry).
+fn gone(pid: u32) -> bool {
+    thread_states(pid)
+        .iter()
+        .all(|state| matches!(state.as_str(), "Z" | "X"))
 }
 
 /// Every process below `root`, by the parent each one's `/proc` entry names.
