@@ -163,23 +163,12 @@ impl Backend for Grpc {
         }
     }
 
-    fn app<S: HealthChecks>(channel: Channel, probes: healthz::Probes<S>) -> axum::Router {
-        async fn call_billing(
-            axum::extract::State(channel): axum::extract::State<Channel>,
-        ) -> StatusCode {
-            let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
-            let request = tonic_health::pb::HealthCheckRequest {
-                service: "billing".to_owned(),
-            };
-            match tokio::time::timeout(Duration::from_secs(2), client.check(request)).await {
-                Ok(Ok(_)) => StatusCode::OK,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            }
-        }
-        axum::Router::new()
-            .route("/call", axum::routing::get(call_billing))
-            .with_state(channel)
-            .layer(probes)
+    async fn request(channel: Channel) -> bool {
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: "billing".to_owned(),
+        };
+        client.check(request).await.is_ok()
     }
 }
 

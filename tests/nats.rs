@@ -44,26 +44,8 @@ impl Backend for Nats {
         }
     }
 
-    fn app<S: HealthChecks>(
-        client: async_nats::Client,
-        probes: healthz::Probes<S>,
-    ) -> axum::Router {
-        async fn publish(
-            axum::extract::State(client): axum::extract::State<async_nats::Client>,
-        ) -> http::StatusCode {
-            let sent = async {
-                client.publish("orders", "created".into()).await.ok()?;
-                client.flush().await.ok()
-            };
-            match tokio::time::timeout(Duration::from_secs(2), sent).await {
-                Ok(Some(())) => http::StatusCode::OK,
-                _ => http::StatusCode::INTERNAL_SERVER_ERROR,
-            }
-        }
-        axum::Router::new()
-            .route("/publish", axum::routing::get(publish))
-            .with_state(client)
-            .layer(probes)
+    async fn request(client: async_nats::Client) -> bool {
+        client.publish("orders", "created".into()).await.is_ok() && client.flush().await.is_ok()
     }
 }
 

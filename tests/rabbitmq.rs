@@ -77,6 +77,7 @@ struct PooledBroker;
 impl Backend for PooledBroker {
     const KIND: Kind = Kind::RabbitMq;
     const ROUTE: &'static str = "/publish";
+    const APP_TIMEOUT: Duration = PUBLISH_BOUND;
     const CHECK: &'static str = "broker";
     const MESSAGES: &'static [&'static str] = MESSAGES;
     const RECOVERY: Duration = RECOVERY;
@@ -110,26 +111,11 @@ impl Backend for PooledBroker {
         }
     }
 
-    fn app<S: HealthChecks>(
-        pool: deadpool_lapin::Pool,
-        probes: healthz::Probes<S>,
-    ) -> axum::Router {
-        async fn publish(
-            axum::extract::State(pool): axum::extract::State<deadpool_lapin::Pool>,
-        ) -> http::StatusCode {
-            let published = async {
-                let connection = pool.get().await.ok()?;
-                publish_once(&connection).await.ok()
-            };
-            status(matches!(
-                tokio::time::timeout(PUBLISH_BOUND, published).await,
-                Ok(Some(()))
-            ))
+    async fn request(pool: deadpool_lapin::Pool) -> bool {
+        match pool.get().await {
+            Ok(connection) => publish_once(&connection).await.is_ok(),
+            Err(_) => false,
         }
-        axum::Router::new()
-            .route("/publish", axum::routing::get(publish))
-            .with_state(pool)
-            .layer(probes)
     }
 
     /// The check's channel opens cut short by the deadline are closed once

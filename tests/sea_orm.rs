@@ -8,13 +8,12 @@ use std::time::Duration;
 
 use healthz::HealthChecks;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
-use support::backend::{Backend, PoolBackend, SlowQueries};
+use support::backend::{app, Backend, PoolBackend, SlowQueries};
 use support::servers::{Kind, Server, DATABASE, PASSWORD, USER};
 use support::verdict::assert_recovers;
 use support::{get, serve};
 
 const POOL_SIZE: u32 = 2;
-const APP_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone, HealthChecks)]
 #[healthz(timeout = "500ms", cache = "0s")]
@@ -23,7 +22,7 @@ struct State {
     db: DatabaseConnection,
 }
 
-/// `/query` runs `SELECT 1` through sea-orm under the app's own timeout.
+/// `/query` runs `SELECT 1` through sea-orm.
 struct SeaOrm;
 
 impl Backend for SeaOrm {
@@ -56,19 +55,8 @@ impl Backend for SeaOrm {
         State { db: db.clone() }
     }
 
-    fn app<S: HealthChecks>(db: DatabaseConnection, probes: healthz::Probes<S>) -> axum::Router {
-        async fn query(
-            axum::extract::State(db): axum::extract::State<DatabaseConnection>,
-        ) -> http::StatusCode {
-            match tokio::time::timeout(APP_QUERY_TIMEOUT, db.execute_unprepared("SELECT 1")).await {
-                Ok(Ok(_)) => http::StatusCode::OK,
-                _ => http::StatusCode::INTERNAL_SERVER_ERROR,
-            }
-        }
-        axum::Router::new()
-            .route("/query", axum::routing::get(query))
-            .with_state(db)
-            .layer(probes)
+    async fn request(db: DatabaseConnection) -> bool {
+        db.execute_unprepared("SELECT 1").await.is_ok()
     }
 }
 
@@ -100,7 +88,7 @@ support::backend_suite!(sea_orm_pool: SeaOrm, pool);
 async fn closed_and_disconnected_connections_fail() {
     let server = Server::start(Kind::Postgres);
     let db = SeaOrm::client(&server, server.addr()).await;
-    let addr = serve(SeaOrm::app(db.clone(), SeaOrm::state(&db).probes())).await;
+    let addr = serve(app::<SeaOrm, _>(db.clone(), SeaOrm::state(&db).probes())).await;
     assert_recovers(addr, SeaOrm::RECOVERY).await;
     db.close_by_ref().await.expect("close");
     let reply = get(addr, "/readiness").await;

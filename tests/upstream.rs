@@ -262,27 +262,6 @@ fn base(addr: SocketAddr) -> String {
     format!("http://admin:{URL_PASSWORD}@{addr}")
 }
 
-/// The app's `/work` route: `work` says whether the upstream answered 200.
-fn work_app<F, Fut, S>(work: F, probes: healthz::Probes<S>) -> axum::Router
-where
-    F: Fn() -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-    S: HealthChecks,
-{
-    axum::Router::new()
-        .route(
-            "/work",
-            get(move || async move {
-                if work().await {
-                    StatusCode::OK
-                } else {
-                    StatusCode::INTERNAL_SERVER_ERROR
-                }
-            }),
-        )
-        .layer(probes)
-}
-
 type HyperClient = Client<HttpConnector, http_body_util::Empty<Bytes>>;
 
 /// hyper-util's legacy client, shared by the app and the check.
@@ -306,23 +285,13 @@ impl Backend for HyperUtil {
         }
     }
 
-    fn app<S: HealthChecks>(
-        (client, addr): (HyperClient, SocketAddr),
-        probes: healthz::Probes<S>,
-    ) -> axum::Router {
+    async fn request((client, addr): (HyperClient, SocketAddr)) -> bool {
         let uri: Uri = format!("{}/work", base(addr)).parse().unwrap();
-        let work = move || {
-            let (client, uri) = (client.clone(), uri.clone());
-            async move {
-                let request = http::Request::get(uri)
-                    .body(http_body_util::Empty::new())
-                    .unwrap();
-                tokio::time::timeout(Duration::from_secs(2), client.request(request))
-                    .await
-                    .is_ok_and(|reply| reply.is_ok_and(|r| r.status() == StatusCode::OK))
-            }
-        };
-        work_app(work, probes)
+        let request = http::Request::get(uri)
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let reply = client.request(request).await;
+        reply.is_ok_and(|reply| reply.status() == StatusCode::OK)
     }
 }
 
@@ -350,20 +319,9 @@ impl Backend for Reqwest {
         }
     }
 
-    fn app<S: HealthChecks>(
-        (client, addr): (reqwest::Client, SocketAddr),
-        probes: healthz::Probes<S>,
-    ) -> axum::Router {
-        let uri = format!("{}/work", base(addr));
-        let work = move || {
-            let (client, uri) = (client.clone(), uri.clone());
-            async move {
-                tokio::time::timeout(Duration::from_secs(2), client.get(uri).send())
-                    .await
-                    .is_ok_and(|reply| reply.is_ok_and(|r| r.status() == StatusCode::OK))
-            }
-        };
-        work_app(work, probes)
+    async fn request((client, addr): (reqwest::Client, SocketAddr)) -> bool {
+        let reply = client.get(format!("{}/work", base(addr))).send().await;
+        reply.is_ok_and(|reply| reply.status() == StatusCode::OK)
     }
 }
 

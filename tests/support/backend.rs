@@ -5,6 +5,7 @@
 //! stamps the tests with [`backend_suite!`](crate::backend_suite); what it
 //! proves beyond that stays in that file.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,15 +20,17 @@ use crate::{get, serve};
 
 /// What a backend's test file says about it; the suite does the rest.
 ///
-/// The app a backend serves answers its [`ROUTE`](Self::ROUTE) with 200
-/// when its own use of the client worked (under the app's own timeout) and
-/// 500 otherwise, with the probes mounted outermost.
+/// The suite serves the backend's [`app`]: its [`ROUTE`](Self::ROUTE)
+/// runs one [`request`](Self::request) through the client, and the probes
+/// are mounted outermost.
 #[allow(async_fn_in_trait)] // run on the test's own task, never spawned
-pub trait Backend {
+pub trait Backend: 'static {
     /// The server the backend's client talks to.
     const KIND: Kind;
     /// The app's route that uses the client: what the app's load requests.
     const ROUTE: &'static str;
+    /// The app's own bound on one request: past it, the route answers 500.
+    const APP_TIMEOUT: Duration = Duration::from_secs(2);
     /// The check the fault matrix expects to fail.
     const CHECK: &'static str;
     /// Its public messages while the dependency is unreachable.
@@ -56,8 +59,9 @@ pub trait Backend {
     /// The state that checks `client`.
     fn state(client: &Self::Client) -> Self::State;
 
-    /// The app on `client`, with `probes` mounted outermost.
-    fn app<S: HealthChecks>(client: Self::Client, probes: Probes<S>) -> axum::Router;
+    /// What one request of the app's route does with the client (such as a
+    /// `SELECT 1` through the pool); true when it worked.
+    fn request(client: Self::Client) -> impl Future<Output = bool> + Send;
 
     /// The app's own use of the client once the dependency is back: must
     /// work (no stranded permit, no dead connection handed out).
@@ -88,6 +92,23 @@ pub trait PoolBackend: Backend {
 
     /// Gives the connections back (for held queries: once they finished).
     async fn release(held: Self::Held);
+}
+
+/// The app of backend `B` on `client`: [`Backend::ROUTE`] answers 200 when
+/// its [`request`](Backend::request) worked within
+/// [`APP_TIMEOUT`](Backend::APP_TIMEOUT), 500 otherwise; `probes` are
+/// mounted outermost.
+pub fn app<B: Backend, S: HealthChecks>(client: B::Client, probes: Probes<S>) -> axum::Router {
+    let route = |axum::extract::State(client): axum::extract::State<B::Client>| async move {
+        match tokio::time::timeout(B::APP_TIMEOUT, B::request(client)).await {
+            Ok(true) => StatusCode::OK,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    };
+    axum::Router::new()
+        .route(B::ROUTE, axum::routing::get(route))
+        .with_state(client)
+        .layer(probes)
 }
 
 /// Slow queries that hold every connection of a pool on a live server,
@@ -148,7 +169,7 @@ where
     let proxy = FaultProxy::start(server.addr());
     let client = B::client(&server, proxy.addr()).await;
     let probes = state(&client).probes();
-    let addr = serve(B::app(client.clone(), probes)).await;
+    let addr = serve(app::<B, _>(client.clone(), probes)).await;
     let secrets = secrets::<B>(&server, Some(&proxy));
     let load = AppLoad::once_ready(addr, B::ROUTE, B::APP_CLIENTS, B::RECOVERY).await;
 
@@ -184,7 +205,7 @@ async fn unready_within<B: Backend>(addr: SocketAddr, secrets: &[String], lag: D
 pub async fn stall_under_load<B: Backend>() {
     let server = Server::start(B::KIND);
     let client = B::client(&server, server.addr()).await;
-    let addr = serve(B::app(client.clone(), B::state(&client).probes())).await;
+    let addr = serve(app::<B, _>(client.clone(), B::state(&client).probes())).await;
     let secrets = secrets::<B>(&server, None);
     let load = AppLoad::once_ready(addr, B::ROUTE, B::APP_CLIENTS, B::RECOVERY).await;
 
@@ -207,7 +228,7 @@ pub async fn stall_under_load<B: Backend>() {
 pub async fn saturated_pool_is_busy<B: PoolBackend>() {
     let server = Server::start(B::KIND);
     let client = B::client(&server, server.addr()).await;
-    let addr = serve(B::app(client.clone(), B::state(&client).probes())).await;
+    let addr = serve(app::<B, _>(client.clone(), B::state(&client).probes())).await;
     let secrets = secrets::<B>(&server, None);
     assert_recovers(addr, B::RECOVERY).await;
 
