@@ -1,22 +1,24 @@
 //! The gRPC upstream check: the standard `grpc.health.v1` `Check` call on
 //! a tonic `Channel`, against a real tonic server (healthz's own health
 //! service, whose answer the test sets) behind the fault proxy; then
-//! against a separate upstream process, stopped, killed and restarted under
-//! the app's own calls on the same channel.
+//! against a separate upstream process through the shared backend suite,
+//! under the app's own calls on the same channel.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use healthz::checks::grpc::Upstream;
 use healthz::grpc::health_server;
 use healthz::HealthChecks;
 use http::StatusCode;
+use support::backend::Backend;
 use support::fake::{Fake, Mode};
 use support::fault::{Fault, FaultProxy};
-use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server};
-use support::verdict::{assert_no_secrets, assert_unready, SLACK};
+use support::verdict::{assert_no_secrets, SLACK};
 use support::{get, serve};
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Channel;
 
 const DEADLINE: Duration = Duration::from_millis(300);
 const RECOVERY: Duration = Duration::from_secs(30);
@@ -59,7 +61,7 @@ async fn the_upstreams_health_service_decides_and_faults_fail_within_the_deadlin
             .await
     });
     let proxy = FaultProxy::start(upstream_addr);
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", proxy.addr()))
+    let channel = Channel::from_shared(format!("http://{}", proxy.addr()))
         .unwrap()
         .connect_timeout(Duration::from_millis(250))
         .connect_lazy();
@@ -135,48 +137,39 @@ struct Billing {
     billing: Upstream,
 }
 
-/// The app's own calls go through the same channel as the check.
-async fn call_billing(
-    axum::extract::State(channel): axum::extract::State<tonic::transport::Channel>,
-) -> StatusCode {
-    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
-    let request = tonic_health::pb::HealthCheckRequest {
-        service: "billing".to_owned(),
-    };
-    match tokio::time::timeout(Duration::from_secs(2), client.check(request)).await {
-        Ok(Ok(_)) => StatusCode::OK,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+/// A tonic `Channel` to a real upstream process: the app's own calls
+/// (`/call`: `Check` of `billing`) go through the same channel as the
+/// check.
+struct Grpc;
+
+impl Backend for Grpc {
+    const KIND: Kind = Kind::GrpcUpstream;
+    const ROUTE: &'static str = "/call";
+    const CHECK: &'static str = "billing";
+    const MESSAGES: &'static [&'static str] = &["cannot reach upstream.", "timed out after 500ms."];
+    type Client = Channel;
+    type State = Billing;
+
+    async fn client(_: &Server, addr: SocketAddr) -> Channel {
+        Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_timeout(Duration::from_secs(1))
+            .connect_lazy()
+    }
+
+    fn state(channel: &Channel) -> Billing {
+        Billing {
+            billing: Upstream::new(channel.clone(), "billing"),
+        }
+    }
+
+    async fn request(channel: Channel) -> bool {
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: "billing".to_owned(),
+        };
+        client.check(request).await.is_ok()
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_fault_under_the_apps_own_load() {
-    let mut server = Server::start(Kind::GrpcUpstream);
-    let proxy = FaultProxy::start(server.addr());
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", proxy.addr()))
-        .unwrap()
-        .connect_timeout(Duration::from_secs(1))
-        .connect_lazy();
-    let state = Billing {
-        billing: Upstream::new(channel.clone(), "billing"),
-    };
-    let app = axum::Router::new()
-        .route("/call", axum::routing::get(call_billing))
-        .with_state(channel)
-        .layer(state.probes());
-    let addr = serve(app).await;
-    let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
-    let load = AppLoad::once_ready(addr, "/call", 4, RECOVERY).await;
-    every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
-        assert_unready(
-            addr,
-            "billing",
-            &["cannot reach upstream.", "timed out after 500ms."],
-            Duration::from_millis(500),
-            &secrets,
-        )
-    })
-    .await;
-    load.stop().await;
-    assert_eq!(get(addr, "/readiness").await.status, StatusCode::OK);
-}
+support::backend_suite!(grpc: Grpc);

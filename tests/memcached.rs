@@ -1,15 +1,16 @@
 //! The memcached checks against real memcached servers, through fault
-//! proxies: one server, and two servers with one of them down. A black hole
-//! must never pile up blocked threads.
+//! proxies: the shared backend suite on either client, and two servers with
+//! one of them down. A black hole must never pile up blocked threads.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use healthz::checks::memcache::{connect_lazy, MemcacheClient};
 use healthz::HealthChecks;
+use support::backend::Backend;
 use support::fault::{Fault, FaultProxy};
-use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server};
 use support::verdict::{assert_recovers, assert_unready};
 use support::{get, serve};
@@ -52,114 +53,89 @@ fn app_round_trip(client: &memcache::Client) {
     assert_eq!(value.as_deref(), Some("value"));
 }
 
-/// The app: `/cache` reads a key through `client` on the blocking pool,
-/// and the probes are mounted outermost.
-fn app<S>(client: memcache::Client, probes: healthz::Probes<S>) -> axum::Router
-where
-    S: HealthChecks,
-{
-    async fn read(
-        axum::extract::State(client): axum::extract::State<memcache::Client>,
-    ) -> http::StatusCode {
-        let read = tokio::task::spawn_blocking(move || client.get::<String>("healthz-load"));
-        match read.await {
-            Ok(Ok(_)) => http::StatusCode::OK,
-            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-    axum::Router::new()
-        .route("/cache", axum::routing::get(read))
-        .with_state(client)
-        .layer(probes)
+/// The app's `/cache`: reads a key through `client` on the blocking pool.
+async fn read(client: memcache::Client) -> bool {
+    let read = tokio::task::spawn_blocking(move || client.get::<String>("healthz-load"));
+    matches!(read.await, Ok(Ok(_)))
 }
 
-/// Which client the app and its check use.
-#[derive(Clone, Copy, Debug)]
-enum Client {
-    /// [`connect_lazy`]'s `MemcacheClient`.
-    Lazy,
-    /// A plain `memcache::Client` with its socket timeouts set.
-    Plain,
-}
-
-/// One memcached behind a fault proxy, a client through the proxy, and the
-/// app with its probes served over HTTP, ready.
-struct Fixture {
-    server: Server,
-    proxy: FaultProxy,
-    cache: memcache::Client,
-    addr: std::net::SocketAddr,
-    secrets: Vec<String>,
-}
-
-async fn fixture(client: Client) -> Fixture {
-    let server = Server::start(Kind::Memcached);
-    let proxy = FaultProxy::start(server.addr());
-    let url = server.url_via(proxy.addr());
-    let (cache, app) = match client {
-        Client::Lazy => {
-            let sessions = connect_lazy(&[&url], CLIENT_TIMEOUT).unwrap();
-            let cache = sessions.client().clone();
-            (cache.clone(), app(cache, CacheState { sessions }.probes()))
-        }
-        Client::Plain => {
-            let cache = memcache::Client::builder()
-                .add_server(url.as_str())
-                .unwrap()
-                .with_max_pool_size(4)
-                .with_read_timeout(CLIENT_TIMEOUT)
-                .with_write_timeout(CLIENT_TIMEOUT)
-                .with_connection_timeout(CLIENT_TIMEOUT)
-                .build()
-                .expect("the server is up");
-            let probes = PlainState {
-                sessions: cache.clone(),
-            }
-            .probes();
-            (cache.clone(), app(cache, probes))
-        }
+/// What both memcached clients say to the suite: only the client differs.
+macro_rules! memcached_backend {
+    () => {
+        const KIND: Kind = Kind::Memcached;
+        const ROUTE: &'static str = "/cache";
+        const CHECK: &'static str = "cache";
+        const MESSAGES: &'static [&'static str] = MESSAGES;
+        const RECOVERY: Duration = RECOVERY;
+        const APP_CLIENTS: usize = 8;
+        const SECRETS: &'static [&'static str] = &["localhost"];
     };
-    let addr = serve(app).await;
-    let secrets = secrets(&[server.port(), proxy.addr().port()]);
-    assert_recovers(addr, RECOVERY).await;
-    Fixture {
-        server,
-        proxy,
-        cache,
-        addr,
-        secrets,
+}
+
+/// [`connect_lazy`]'s `MemcacheClient`, shared by the app and its check.
+struct Lazy;
+
+impl Backend for Lazy {
+    memcached_backend!();
+    type Client = MemcacheClient;
+    type State = CacheState;
+
+    async fn client(server: &Server, addr: SocketAddr) -> MemcacheClient {
+        connect_lazy(&[&server.url_via(addr)], CLIENT_TIMEOUT).unwrap()
+    }
+
+    fn state(sessions: &MemcacheClient) -> CacheState {
+        CacheState {
+            sessions: sessions.clone(),
+        }
+    }
+
+    async fn request(sessions: MemcacheClient) -> bool {
+        read(sessions.client().clone()).await
+    }
+
+    async fn round_trip(sessions: &MemcacheClient) {
+        app_round_trip(sessions.client());
     }
 }
 
-/// Every fault, each while the app's own cache reads run concurrently.
-async fn every_fault_under_the_apps_own_load(client: Client) {
-    let Fixture {
-        mut server,
-        proxy,
-        cache,
-        addr,
-        secrets,
-    } = fixture(client).await;
-    let load = AppLoad::start(addr, "/cache", 8);
-    load.wait_for_success(20, RECOVERY).await;
+/// A plain `memcache::Client` with its socket timeouts set.
+struct Plain;
 
-    every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
-        assert_unready(addr, "cache", MESSAGES, DEADLINE, &secrets)
-    })
-    .await;
-    load.stop().await;
-    app_round_trip(&cache);
+impl Backend for Plain {
+    memcached_backend!();
+    type Client = memcache::Client;
+    type State = PlainState;
+
+    async fn client(server: &Server, addr: SocketAddr) -> memcache::Client {
+        memcache::Client::builder()
+            .add_server(server.url_via(addr).as_str())
+            .unwrap()
+            .with_max_pool_size(4)
+            .with_read_timeout(CLIENT_TIMEOUT)
+            .with_write_timeout(CLIENT_TIMEOUT)
+            .with_connection_timeout(CLIENT_TIMEOUT)
+            .build()
+            .expect("the server is up")
+    }
+
+    fn state(cache: &memcache::Client) -> PlainState {
+        PlainState {
+            sessions: cache.clone(),
+        }
+    }
+
+    async fn request(cache: memcache::Client) -> bool {
+        read(cache).await
+    }
+
+    async fn round_trip(cache: &memcache::Client) {
+        app_round_trip(cache);
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_fault_under_load_with_the_lazy_client() {
-    every_fault_under_the_apps_own_load(Client::Lazy).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_fault_under_load_with_the_plain_client() {
-    every_fault_under_the_apps_own_load(Client::Plain).await;
-}
+support::backend_suite!(lazy_client: Lazy);
+support::backend_suite!(plain_client: Plain);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_one_down_fails_and_the_plain_client_too() {

@@ -1,22 +1,22 @@
 //! tokio-postgres and deadpool-postgres against a real PostgreSQL server,
-//! through the fault proxy and under the app's own load.
+//! through the fault proxy and under the app's own load: the pool runs the
+//! shared backend suite; a bare `Client` is one connection, tested here.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use healthz::HealthChecks;
+use support::backend::{secrets, Backend, PoolBackend, SlowQueries};
 use support::fault::{Fault, FaultProxy};
-use support::load::{every_fault_under_load, AppLoad};
+use support::serve;
 use support::servers::{Kind, Server, DATABASE, PASSWORD, USER};
-use support::verdict::{assert_busy_when, assert_recovers, assert_unready};
-use support::{get, serve};
+use support::verdict::{assert_recovers, assert_unready};
 
 const DEADLINE: Duration = Duration::from_millis(500);
 const MESSAGES: &[&str] = &["cannot connect to database.", "timed out after 500ms."];
 const RECOVERY: Duration = Duration::from_secs(30);
 const POOL_SIZE: usize = 2;
-const APP_CLIENTS: usize = 3 * POOL_SIZE;
-const APP_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone, HealthChecks)]
 #[healthz(timeout = "500ms", cache = "0s")]
@@ -32,7 +32,7 @@ struct ClientState {
     db: std::sync::Arc<tokio_postgres::Client>,
 }
 
-fn config(addr: std::net::SocketAddr) -> tokio_postgres::Config {
+fn config(addr: SocketAddr) -> tokio_postgres::Config {
     let mut config = tokio_postgres::Config::new();
     config
         .host(addr.ip().to_string())
@@ -44,103 +44,78 @@ fn config(addr: std::net::SocketAddr) -> tokio_postgres::Config {
     config
 }
 
-/// A pool as an application builds one: lazy (the app starts while the
-/// database is down), with a wait timeout longer than the probe deadline
-/// (the check's own deadline must bound it), recycled with a fast check.
-fn pool(addr: std::net::SocketAddr, max: usize) -> Pool {
-    let manager = Manager::from_config(
-        config(addr),
-        tokio_postgres::NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(manager)
-        .max_size(max)
-        .runtime(Runtime::Tokio1)
-        .timeouts(Timeouts {
-            wait: Some(Duration::from_secs(5)),
-            create: Some(Duration::from_secs(2)),
-            recycle: Some(Duration::from_secs(2)),
-        })
-        .build()
-        .expect("pool")
-}
+/// deadpool-postgres: `/query` runs `SELECT 1` through the app's pool.
+struct Deadpool;
 
-fn secrets(server: &Server, proxy: &FaultProxy) -> Vec<String> {
-    vec![
-        USER.to_owned(),
-        PASSWORD.to_owned(),
-        DATABASE.to_owned(),
-        server.port().to_string(),
-        proxy.addr().port().to_string(),
-    ]
-}
+impl Backend for Deadpool {
+    const KIND: Kind = Kind::Postgres;
+    const ROUTE: &'static str = "/query";
+    const CHECK: &'static str = "db";
+    const MESSAGES: &'static [&'static str] = MESSAGES;
+    const APP_CLIENTS: usize = 3 * POOL_SIZE;
+    const SECRETS: &'static [&'static str] = &[USER, PASSWORD, DATABASE];
+    type Client = Pool;
+    type State = PoolState;
 
-/// The app: `/query` runs `SELECT 1` through the app's pool under its own
-/// timeout; the probes are mounted outermost.
-fn app<S: HealthChecks>(pool: Pool, probes: healthz::Probes<S>) -> axum::Router {
-    async fn query(axum::extract::State(pool): axum::extract::State<Pool>) -> http::StatusCode {
-        let query = async {
-            let client = pool.get().await.ok()?;
-            client.simple_query("SELECT 1").await.ok()
-        };
-        match tokio::time::timeout(APP_QUERY_TIMEOUT, query).await {
-            Ok(Some(_)) => http::StatusCode::OK,
-            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+    /// A pool as an application builds one: lazy (the app starts while the
+    /// database is down), with a wait timeout longer than the probe
+    /// deadline (the check's own deadline must bound it), recycled with a
+    /// fast check.
+    async fn client(_: &Server, addr: SocketAddr) -> Pool {
+        let manager = Manager::from_config(
+            config(addr),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .timeouts(Timeouts {
+                wait: Some(Duration::from_secs(5)),
+                create: Some(Duration::from_secs(2)),
+                recycle: Some(Duration::from_secs(2)),
+            })
+            .build()
+            .expect("pool")
+    }
+
+    fn state(pool: &Pool) -> PoolState {
+        PoolState { db: pool.clone() }
+    }
+
+    async fn request(pool: Pool) -> bool {
+        match pool.get().await {
+            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
         }
     }
-    axum::Router::new()
-        .route("/query", axum::routing::get(query))
-        .with_state(pool)
-        .layer(probes)
 }
 
-/// Every fault while the app's own requests keep more queries in flight
-/// than the pool has connections; recovery without a restart.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deadpool_every_fault_under_the_apps_own_load() {
-    let mut server = Server::start(Kind::Postgres);
-    let proxy = FaultProxy::start(server.addr());
-    let pool = pool(proxy.addr(), POOL_SIZE);
-    let addr = serve(app(pool.clone(), PoolState { db: pool.clone() }.probes())).await;
-    let secrets = secrets(&server, &proxy);
-    let load = AppLoad::once_ready(addr, "/query", APP_CLIENTS, RECOVERY).await;
+impl PoolBackend for Deadpool {
+    type Held = SlowQueries;
 
-    every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
-        assert_unready(addr, "db", MESSAGES, DEADLINE, &secrets)
-    })
-    .await;
-    load.stop().await;
-}
-
-/// Every connection held by slow queries on a live server: degraded (the
-/// probe connection proves the server answers), still ready.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deadpool_saturated_pool_is_busy_not_broken() {
-    let server = Server::start(Kind::Postgres);
-    let pool = pool(server.addr(), 2);
-    let addr = serve(axum::Router::new().layer(PoolState { db: pool.clone() }.probes())).await;
-    assert_recovers(addr, RECOVERY).await;
-
-    let slow: Vec<_> = (0..2)
-        .map(|_| {
+    async fn hold_every_connection(pool: &Pool) -> SlowQueries {
+        SlowQueries::spawn(POOL_SIZE, || {
             let pool = pool.clone();
-            tokio::spawn(async move {
+            async move {
                 let client = pool.get().await.expect("a pooled connection");
                 client.simple_query("SELECT pg_sleep(3)").await.map(drop)
-            })
+            }
         })
-        .collect();
-    let saturated = || pool.status().size == 2 && pool.status().available == 0;
-    let secrets = [USER.to_owned(), PASSWORD.to_owned()];
-    assert_busy_when(addr, "db", saturated, RECOVERY, &secrets).await;
-    for query in slow {
-        query.await.unwrap().expect("slow query");
     }
-    let reply = get(addr, "/readiness?verbose").await;
-    assert_eq!(reply.body, "[+]db ok\nreadiness check passed");
+
+    fn saturated(pool: &Pool) -> bool {
+        pool.status().size == POOL_SIZE && pool.status().available == 0
+    }
+
+    async fn release(slow: SlowQueries) {
+        slow.finish().await;
+    }
 }
+
+support::backend_suite!(deadpool: Deadpool, pool);
 
 /// A bare `Client` is one connection: it passes while the connection
 /// works, fails within the deadline when the server stops answering, and,
@@ -157,7 +132,7 @@ async fn client_fails_within_the_deadline_and_agrees_with_the_app() {
     tokio::spawn(connection);
     let client = std::sync::Arc::new(client);
     let addr = serve(axum::Router::new().layer(ClientState { db: client.clone() }.probes())).await;
-    let secrets = secrets(&server, &proxy);
+    let secrets = secrets::<Deadpool>(&server, Some(&proxy));
     assert_recovers(addr, RECOVERY).await;
 
     // The connection turns into a black hole: the query hangs, the check

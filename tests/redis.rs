@@ -1,12 +1,15 @@
 //! The Redis checks against a real Redis server, through a fault proxy: a
-//! `ConnectionManager`, a deadpool-redis pool and a `MultiplexedConnection`.
+//! `ConnectionManager` beside a deadpool-redis pool (the shared backend
+//! suite, and what each does on a half-open socket), the pool saturated,
+//! and a `MultiplexedConnection`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use healthz::HealthChecks;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use support::backend::{app, secrets, Backend};
 use support::fault::{Fault, FaultProxy};
-use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server};
 use support::verdict::{assert_recovers, assert_unready};
 use support::{get, serve};
@@ -42,39 +45,33 @@ fn pool(url: &str, max_size: usize) -> deadpool_redis::Pool {
         .expect("a deadpool-redis pool")
 }
 
-/// The app's own use of Redis, which must work again after recovery.
-async fn app_round_trip(pool: &deadpool_redis::Pool, manager: &ConnectionManager) {
-    let round_trip = async {
-        let mut connection = pool
-            .get()
-            .await
-            .expect("a pooled connection after recovery");
-        let _: () = redis::cmd("SET")
-            .arg("k")
-            .arg("v")
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        let mut manager = manager.clone();
-        let value: String = redis::cmd("GET")
-            .arg("k")
-            .query_async(&mut manager)
-            .await
-            .unwrap();
-        assert_eq!(value, "v");
-    };
-    tokio::time::timeout(Duration::from_secs(10), round_trip)
-        .await
-        .expect("the app's Redis round trip hung after recovery");
-}
+/// A `ConnectionManager` and a deadpool-redis pool side by side: `/redis`
+/// runs a command through the pool and one through the manager.
+struct RedisPair;
 
-/// The app: `/redis` runs a command through the pool and one through the
-/// manager (under the app's own timeout), and the probes are mounted
-/// outermost.
-fn app(state: RedisState) -> axum::Router {
-    async fn command(
-        axum::extract::State(state): axum::extract::State<RedisState>,
-    ) -> http::StatusCode {
+impl Backend for RedisPair {
+    const KIND: Kind = Kind::Redis;
+    const ROUTE: &'static str = "/redis";
+    const CHECK: &'static str = "redis";
+    const MESSAGES: &'static [&'static str] = MESSAGES;
+    const RECOVERY: Duration = RECOVERY;
+    const APP_CLIENTS: usize = 8;
+    type Client = RedisState;
+    type State = RedisState;
+
+    async fn client(server: &Server, addr: SocketAddr) -> RedisState {
+        let url = server.url_via(addr);
+        RedisState {
+            manager: manager(&url),
+            pool: pool(&url, 4),
+        }
+    }
+
+    fn state(state: &RedisState) -> RedisState {
+        state.clone()
+    }
+
+    async fn request(state: RedisState) -> bool {
         let commands = async {
             let mut connection = state.pool.get().await.ok()?;
             let _: Option<String> = redis::cmd("GET")
@@ -90,82 +87,51 @@ fn app(state: RedisState) -> axum::Router {
                 .ok()?;
             Some(())
         };
-        match tokio::time::timeout(Duration::from_secs(2), commands).await {
-            Ok(Some(())) => http::StatusCode::OK,
-            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        commands.await.is_some()
     }
-    let probes = state.probes();
-    axum::Router::new()
-        .route("/redis", axum::routing::get(command))
-        .with_state(state)
-        .layer(probes)
-}
 
-/// Readiness names both checks while Redis is unreachable.
-async fn assert_both_unready(addr: std::net::SocketAddr, secrets: &[String]) {
-    let reply = assert_unready(addr, "redis", MESSAGES, DEADLINE, secrets).await;
-    assert!(
-        reply
-            .body
-            .lines()
-            .any(|line| line.starts_with("redis-pool: ")),
-        "{:?}",
-        reply.body
-    );
-}
+    /// The app's own use of Redis, which must work again after recovery.
+    async fn round_trip(state: &RedisState) {
+        let round_trip = async {
+            let mut connection = state
+                .pool
+                .get()
+                .await
+                .expect("a pooled connection after recovery");
+            let _: () = redis::cmd("SET")
+                .arg("k")
+                .arg("v")
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            let mut manager = state.manager.clone();
+            let value: String = redis::cmd("GET")
+                .arg("k")
+                .query_async(&mut manager)
+                .await
+                .unwrap();
+            assert_eq!(value, "v");
+        };
+        tokio::time::timeout(Duration::from_secs(10), round_trip)
+            .await
+            .expect("the app's Redis round trip hung after recovery");
+    }
 
-/// Redis behind a fault proxy, a manager and a pool through the proxy, and
-/// their probes served over HTTP, ready.
-struct Fixture {
-    server: Server,
-    proxy: FaultProxy,
-    state: RedisState,
-    addr: std::net::SocketAddr,
-    secrets: Vec<String>,
-}
-
-async fn fixture() -> Fixture {
-    let server = Server::start(Kind::Redis);
-    let proxy = FaultProxy::start(server.addr());
-    let url = server.url_via(proxy.addr());
-    let state = RedisState {
-        manager: manager(&url),
-        pool: pool(&url, 4),
-    };
-    let addr = serve(app(state.clone())).await;
-    let secrets = vec![server.port().to_string(), proxy.addr().port().to_string()];
-    assert_recovers(addr, RECOVERY).await;
-    Fixture {
-        server,
-        proxy,
-        state,
-        addr,
-        secrets,
+    /// Readiness names both checks while Redis is unreachable.
+    async fn assert_unready(addr: SocketAddr, secrets: &[String]) {
+        let reply = assert_unready(addr, "redis", MESSAGES, DEADLINE, secrets).await;
+        assert!(
+            reply
+                .body
+                .lines()
+                .any(|line| line.starts_with("redis-pool: ")),
+            "{:?}",
+            reply.body
+        );
     }
 }
 
-/// Every fault, each while the app's own Redis commands run concurrently,
-/// more of them in flight than the pool has connections.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_fault_under_the_apps_own_load() {
-    let Fixture {
-        mut server,
-        proxy,
-        state,
-        addr,
-        secrets,
-    } = fixture().await;
-    let load = AppLoad::start(addr, "/redis", 8);
-    load.wait_for_success(20, RECOVERY).await;
-
-    every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
-        assert_both_unready(addr, &secrets)
-    })
-    .await;
-    load.stop().await;
-    app_round_trip(&state.pool, &state.manager).await;
-}
+support::backend_suite!(redis_pair: RedisPair);
 
 /// The pool drops the black-holed connection its check used and opens a
 /// new one. The manager cannot: redis-rs reconnects on I/O errors, not on
@@ -173,15 +139,15 @@ async fn every_fault_under_the_apps_own_load() {
 /// as well, and readiness says so rather than pretend.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_on_a_half_open_socket_fails_until_the_socket_errors() {
-    let Fixture {
-        server: _server,
-        proxy,
-        state,
-        addr,
-        secrets,
-    } = fixture().await;
+    let server = Server::start(Kind::Redis);
+    let proxy = FaultProxy::start(server.addr());
+    let state = RedisPair::client(&server, proxy.addr()).await;
+    let addr = serve(app::<RedisPair, _>(state.clone(), state.probes())).await;
+    let secrets = secrets::<RedisPair>(&server, Some(&proxy));
+    assert_recovers(addr, RECOVERY).await;
+
     proxy.set(Fault::Silent);
-    assert_both_unready(addr, &secrets).await;
+    RedisPair::assert_unready(addr, &secrets).await;
     proxy.set(Fault::Pass);
     let started = std::time::Instant::now();
     let verbose = loop {
@@ -207,9 +173,11 @@ async fn a_manager_on_a_half_open_socket_fails_until_the_socket_errors() {
     // recovers without a restart.
     proxy.reset_black_holes();
     assert_recovers(addr, RECOVERY).await;
-    app_round_trip(&state.pool, &state.manager).await;
+    RedisPair::round_trip(&state).await;
 }
 
+/// The pool's own saturation, beside a manager that stays fine: only the
+/// pool's line is degraded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saturated_pool_is_busy_not_broken() {
     let server = Server::start(Kind::Redis);

@@ -9,17 +9,20 @@
 //! is back readiness returns to 200 without a restart and the app's own
 //! requests succeed again (no stranded pool permit). A pool saturated by
 //! slow queries on a live server is busy (200, degraded), until the
-//! `busy_limit` says its connections are stuck.
+//! `busy_limit` says its connections are stuck. The fault matrix, the
+//! stall and the saturated pool are the shared backend suite
+//! (`support::backend`), stamped per database; what is SQL's own stays here.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use healthz::HealthChecks;
+use support::backend::{app, secrets, Backend, PoolBackend, SlowQueries};
 use support::fault::{Fault, FaultProxy};
-use support::load::{every_fault_under_load, AppLoad};
 use support::servers::{Kind, Server, DATABASE, PASSWORD, USER};
-use support::verdict::{assert_busy_when, assert_no_secrets, assert_recovers, assert_unready};
+use support::verdict::{assert_recovers, assert_unready};
 use support::{get, serve};
 
 /// One pool, checked under a short deadline and without a result cache so
@@ -40,34 +43,6 @@ struct BackgroundState<P> {
     db: P,
 }
 
-/// Which probes a fixture serves.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Probed {
-    /// [`SqlState`].
-    OnDemand,
-    /// [`StuckState`], with its short `busy_limit`.
-    Stuck,
-    /// [`BackgroundState`].
-    Background,
-}
-
-/// Asserts as `assert_unready`, once readiness has seen the fault: at
-/// once for on-demand checks (`lag` zero), within `lag` and the slack for
-/// a background check, whose next run has to come first.
-async fn assert_unready_within(addr: std::net::SocketAddr, secrets: &[String], lag: Duration) {
-    if !lag.is_zero() {
-        let bound = Instant::now() + lag + support::verdict::SLACK;
-        while get(addr, "/readiness").await.status == http::StatusCode::OK {
-            assert!(
-                Instant::now() < bound,
-                "the background check never saw the fault"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-    assert_unready(addr, "db", MESSAGES, DEADLINE, secrets).await;
-}
-
 /// The same, with a short `busy_limit`.
 #[derive(Clone, HealthChecks)]
 #[healthz(timeout = "500ms", cache = "0s")]
@@ -85,19 +60,6 @@ const RECOVERY: Duration = Duration::from_secs(30);
 /// that in flight.
 const POOL_SIZE: u32 = 2;
 const APP_CLIENTS: usize = 3 * POOL_SIZE as usize;
-/// The app's own bound on one request's query.
-const APP_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn secrets(server: &Server, proxy: &FaultProxy) -> Vec<String> {
-    vec![
-        USER.to_owned(),
-        PASSWORD.to_owned(),
-        DATABASE.to_owned(),
-        server.port().to_string(),
-        proxy.addr().port().to_string(),
-        "localhost".to_owned(),
-    ]
-}
 
 macro_rules! sql_suite {
     ($module:ident, $sqlx:ident, $db:ident, $kind:expr, $sleep:literal) => {
@@ -127,95 +89,100 @@ macro_rules! sql_suite {
                     .expect("the app's query failed after recovery");
             }
 
-            /// The app: `/query` runs a real query through its pool (under
-            /// the app's own timeout), and the probes are mounted outermost.
-            fn app<S>(pool: Pool, probes: healthz::Probes<S>) -> axum::Router
-            where
-                S: HealthChecks,
-            {
-                async fn query(
-                    axum::extract::State(pool): axum::extract::State<Pool>,
-                ) -> http::StatusCode {
-                    let query = sqlx::query("SELECT 1").execute(&pool);
-                    match tokio::time::timeout(APP_QUERY_TIMEOUT, query).await {
-                        Ok(Ok(_)) => http::StatusCode::OK,
-                        _ => http::StatusCode::INTERNAL_SERVER_ERROR,
-                    }
+            /// The app's pool, pinging connections on acquire; `/query`
+            /// runs a real query through it.
+            pub(super) struct Sql;
+
+            impl Backend for Sql {
+                const KIND: Kind = $kind;
+                const ROUTE: &'static str = "/query";
+                const CHECK: &'static str = "db";
+                const MESSAGES: &'static [&'static str] = MESSAGES;
+                const APP_CLIENTS: usize = APP_CLIENTS;
+                const SECRETS: &'static [&'static str] = &[USER, PASSWORD, DATABASE, "localhost"];
+                type Client = Pool;
+                type State = SqlState<Pool>;
+
+                async fn client(server: &Server, addr: SocketAddr) -> Pool {
+                    pool(&server.url_via(addr), POOL_SIZE, true)
                 }
-                axum::Router::new()
-                    .route("/query", axum::routing::get(query))
-                    .with_state(pool)
-                    .layer(probes)
-            }
 
-            /// A real server behind a fault proxy, a pool through the
-            /// proxy, and the app with its probes served over HTTP.
-            struct Fixture {
-                server: Server,
-                proxy: FaultProxy,
-                pool: Pool,
-                addr: std::net::SocketAddr,
-                secrets: Vec<String>,
-            }
+                fn state(pool: &Pool) -> SqlState<Pool> {
+                    SqlState { db: pool.clone() }
+                }
 
-            async fn fixture(max: u32, test_before_acquire: bool, probed: Probed) -> Fixture {
-                let server = Server::start($kind);
-                let proxy = FaultProxy::start(server.addr());
-                let pool = pool(&server.url_via(proxy.addr()), max, test_before_acquire);
-                let app = match probed {
-                    Probed::OnDemand => app(pool.clone(), SqlState { db: pool.clone() }.probes()),
-                    Probed::Stuck => app(pool.clone(), StuckState { db: pool.clone() }.probes()),
-                    Probed::Background => {
-                        app(pool.clone(), BackgroundState { db: pool.clone() }.probes())
-                    }
-                };
-                let addr = serve(app).await;
-                let secrets = secrets(&server, &proxy);
-                assert_recovers(addr, RECOVERY).await;
-                Fixture {
-                    server,
-                    proxy,
-                    pool,
-                    addr,
-                    secrets,
+                async fn request(pool: Pool) -> bool {
+                    sqlx::query("SELECT 1").execute(&pool).await.is_ok()
+                }
+
+                async fn round_trip(pool: &Pool) {
+                    app_query(pool).await;
                 }
             }
 
-            /// Every fault under the app's load, for the probes `probed`,
-            /// which must turn unready within `lag` of each fault.
-            async fn every_fault_with(probed: Probed, lag: Duration) {
-                let Fixture {
-                    mut server,
-                    proxy,
-                    pool,
-                    addr,
-                    secrets,
-                } = fixture(POOL_SIZE, true, probed).await;
-                let load = AppLoad::start(addr, "/query", APP_CLIENTS);
-                load.wait_for_success(20, RECOVERY).await;
+            impl PoolBackend for Sql {
+                type Held = SlowQueries;
 
-                every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
-                    assert_unready_within(addr, &secrets, lag)
-                })
-                .await;
-                load.stop().await;
-                app_query(&pool).await;
+                async fn hold_every_connection(pool: &Pool) -> SlowQueries {
+                    SlowQueries::spawn(POOL_SIZE as usize, || {
+                        let pool = pool.clone();
+                        async move { sqlx::query($sleep).execute(&pool).await.map(drop) }
+                    })
+                }
+
+                fn saturated(pool: &Pool) -> bool {
+                    pool.size() == POOL_SIZE && pool.num_idle() == 0
+                }
+
+                async fn release(slow: SlowQueries) {
+                    slow.finish().await;
+                }
             }
 
-            /// Every fault, each while the app's own requests keep more
-            /// queries in flight than the pool has connections: readiness
-            /// fails from the first probe of each.
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn every_fault_under_the_apps_own_load() {
-                every_fault_with(Probed::OnDemand, Duration::ZERO).await;
-            }
+            support::backend_suite!(shared: Sql, pool);
 
-            /// Background mode under the same faults and load: the
+            /// Background mode under the suite's faults and load: the
             /// snapshot turns unready within one interval of each fault,
             /// and ready again without a restart.
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn background_mode_sees_every_fault_under_the_apps_own_load() {
-                every_fault_with(Probed::Background, Duration::from_secs(1) + DEADLINE).await;
+                support::backend::every_fault_under_load_of::<Sql, _>(
+                    |pool| BackgroundState { db: pool.clone() },
+                    Duration::from_secs(1) + DEADLINE,
+                )
+                .await;
+            }
+
+            /// A real server behind a fault proxy, a pool through the
+            /// proxy that does not ping on acquire, and the app with its
+            /// probes (`StuckState` when `stuck`) served over HTTP.
+            struct Fixture {
+                _server: Server,
+                proxy: FaultProxy,
+                pool: Pool,
+                addr: SocketAddr,
+                secrets: Vec<String>,
+            }
+
+            async fn fixture(max: u32, stuck: bool) -> Fixture {
+                let server = Server::start($kind);
+                let proxy = FaultProxy::start(server.addr());
+                let pool = pool(&server.url_via(proxy.addr()), max, false);
+                let app = if stuck {
+                    app::<Sql, _>(pool.clone(), StuckState { db: pool.clone() }.probes())
+                } else {
+                    app::<Sql, _>(pool.clone(), Sql::state(&pool).probes())
+                };
+                let addr = serve(app).await;
+                let secrets = secrets::<Sql>(&server, Some(&proxy));
+                assert_recovers(addr, RECOVERY).await;
+                Fixture {
+                    _server: server,
+                    proxy,
+                    pool,
+                    addr,
+                    secrets,
+                }
             }
 
             /// A pooled connection whose peer vanished without a FIN: the
@@ -225,12 +192,12 @@ macro_rules! sql_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn half_open_pooled_connection_is_detached_not_stranded() {
                 let Fixture {
-                    server: _server,
+                    _server,
                     proxy,
                     pool,
                     addr,
                     secrets,
-                } = fixture(1, false, Probed::OnDemand).await;
+                } = fixture(1, false).await;
                 app_query(&pool).await;
                 // The scenario needs the one connection idle in the pool, so
                 // that the check is what takes it.
@@ -285,12 +252,12 @@ macro_rules! sql_suite {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn stuck_sockets_on_a_live_server_turn_unready_after_the_busy_limit() {
                 let Fixture {
-                    server: _server,
+                    _server,
                     proxy,
                     pool,
                     addr,
                     secrets,
-                } = fixture(POOL_SIZE, false, Probed::Stuck).await;
+                } = fixture(POOL_SIZE, true).await;
                 // Without a ping on acquire, an idle dead connection is
                 // handed to the next query and sticks there too: every
                 // connection of the pool ends up stuck.
@@ -334,39 +301,6 @@ macro_rules! sql_suite {
                 }
                 queries.abort_all();
                 while queries.join_next().await.is_some() {}
-                app_query(&pool).await;
-            }
-
-            /// Every connection busy with slow queries: degraded, still ready.
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn saturated_pool_is_busy_not_broken() {
-                let server = Server::start($kind);
-                let pool = pool(&server.url(), 2, true);
-                let addr =
-                    serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
-                assert_recovers(addr, RECOVERY).await;
-
-                let slow: Vec<_> = (0..2)
-                    .map(|_| {
-                        let pool = pool.clone();
-                        tokio::spawn(async move { sqlx::query($sleep).execute(&pool).await })
-                    })
-                    .collect();
-                let saturated = || pool.size() == 2 && pool.num_idle() == 0;
-                assert_busy_when(addr, "db", saturated, RECOVERY, &[]).await;
-                let json = get(addr, "/readiness?format=json").await;
-                assert!(
-                    json.body.starts_with(r#"{"status":"warn""#),
-                    "{}",
-                    json.body
-                );
-                assert_no_secrets(&json.body, &[USER.to_owned(), PASSWORD.to_owned()]);
-
-                for query in slow {
-                    query.await.unwrap().expect("slow query");
-                }
-                let reply = get(addr, "/readiness?verbose").await;
-                assert_eq!(reply.body, "[+]db ok\nreadiness check passed");
                 app_query(&pool).await;
             }
         }

@@ -1,7 +1,8 @@
 //! The HTTP upstream check against a hostile local upstream: a huge body,
 //! a body that trickles, a redirect off the host, a 500 with a body worth
 //! hiding, a server that never answers, and one that goes away; on each
-//! client the check supports.
+//! client the check supports; and the shared backend suite on each client,
+//! against a real upstream process.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,10 +21,10 @@ use http::Uri;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use support::backend::Backend;
 use support::fault::{Fault, FaultProxy};
-use support::load::AppLoad;
 use support::servers::{Kind, Server};
-use support::verdict::{assert_no_secrets, assert_unready, SLACK};
+use support::verdict::{assert_no_secrets, SLACK};
 use support::{get as probe, serve};
 
 const DEADLINE: Duration = Duration::from_millis(300);
@@ -242,103 +243,87 @@ struct Billing<T: healthz::checks::http::Client + Clone> {
     billing: Upstream<T>,
 }
 
-const MATRIX_DEADLINE: Duration = Duration::from_millis(500);
-const MATRIX_MESSAGES: &[&str] = &["cannot reach upstream.", "timed out after 500ms."];
-const RECOVERY: Duration = Duration::from_secs(30);
-
-/// What the app's own route does with its client: `GET` the upstream's
-/// `/work`; true on a 200.
-type Work = Arc<dyn Fn() -> futures_util::future::BoxFuture<'static, bool> + Send + Sync>;
-
-/// Every fault of the matrix, with the app's own requests going through the
-/// same client as the check, on a real upstream process.
-async fn every_fault_under_load<T>(
-    upstream_on: impl Fn(Uri) -> Upstream<T>,
-    work_on: impl Fn(Uri) -> Work,
-) where
-    T: healthz::checks::http::Client + Clone,
-{
-    let mut server = Server::start(Kind::HttpUpstream);
-    let proxy = FaultProxy::start(server.addr());
-    let base = format!("http://admin:{URL_PASSWORD}@{}", proxy.addr());
-    let state = Billing {
-        billing: upstream_on(format!("{base}/healthz").parse().unwrap()),
+/// What both HTTP clients say to the suite, on a real upstream process
+/// behind the proxy: `/work` is the app's own `GET` of the upstream's
+/// `/work` through the same client as the check, 200 on a 200.
+macro_rules! upstream_backend {
+    () => {
+        const KIND: Kind = Kind::HttpUpstream;
+        const ROUTE: &'static str = "/work";
+        const CHECK: &'static str = "billing";
+        const MESSAGES: &'static [&'static str] =
+            &["cannot reach upstream.", "timed out after 500ms."];
+        const SECRETS: &'static [&'static str] = &[URL_PASSWORD, "admin"];
     };
-    let work = work_on(format!("{base}/work").parse().unwrap());
-    let app = axum::Router::new()
-        .route(
-            "/work",
-            get(move || {
-                let work = work.clone();
-                async move {
-                    if work().await {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    }
-                }
-            }),
-        )
-        .layer(state.probes());
-    let addr = serve(app).await;
-    let secrets = vec![
-        URL_PASSWORD.to_owned(),
-        "admin".to_owned(),
-        server.port().to_string(),
-        proxy.addr().port().to_string(),
-    ];
-    let load = AppLoad::once_ready(addr, "/work", 4, RECOVERY).await;
-    support::load::every_fault_under_load(&mut server, &proxy, addr, &load, RECOVERY, || {
-        assert_unready(addr, "billing", MATRIX_MESSAGES, MATRIX_DEADLINE, &secrets)
-    })
-    .await;
-    load.stop().await;
-    assert_eq!(probe(addr, "/readiness").await.status, StatusCode::OK);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_fault_under_the_apps_own_load_on_hyper_util() {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(1)));
-    let client = Client::builder(TokioExecutor::new()).build(connector);
-    let app_client = client.clone();
-    every_fault_under_load(
-        |uri| Upstream::new(client.clone(), uri),
-        move |uri| {
-            let client = app_client.clone();
-            Arc::new(move || {
-                let (client, uri) = (client.clone(), uri.clone());
-                Box::pin(async move {
-                    let request = http::Request::get(uri)
-                        .body(http_body_util::Empty::new())
-                        .unwrap();
-                    tokio::time::timeout(Duration::from_secs(2), client.request(request))
-                        .await
-                        .is_ok_and(|reply| reply.is_ok_and(|r| r.status() == StatusCode::OK))
-                })
-            })
-        },
-    )
-    .await;
+/// The upstream's base URL at `addr`, with credentials that must not leak.
+fn base(addr: SocketAddr) -> String {
+    format!("http://admin:{URL_PASSWORD}@{addr}")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_fault_under_the_apps_own_load_on_reqwest() {
-    let builder = || reqwest::Client::builder().connect_timeout(Duration::from_secs(1));
-    let app_client = builder().build().unwrap();
-    every_fault_under_load(
-        |uri| Upstream::from_reqwest(builder(), uri).unwrap(),
-        move |uri| {
-            let client = app_client.clone();
-            Arc::new(move || {
-                let (client, uri) = (client.clone(), uri.to_string());
-                Box::pin(async move {
-                    tokio::time::timeout(Duration::from_secs(2), client.get(uri).send())
-                        .await
-                        .is_ok_and(|reply| reply.is_ok_and(|r| r.status() == StatusCode::OK))
-                })
-            })
-        },
-    )
-    .await;
+type HyperClient = Client<HttpConnector, http_body_util::Empty<Bytes>>;
+
+/// hyper-util's legacy client, shared by the app and the check.
+struct HyperUtil;
+
+impl Backend for HyperUtil {
+    upstream_backend!();
+    type Client = (HyperClient, SocketAddr);
+    type State = Billing<HyperClient>;
+
+    async fn client(_: &Server, addr: SocketAddr) -> (HyperClient, SocketAddr) {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(1)));
+        (Client::builder(TokioExecutor::new()).build(connector), addr)
+    }
+
+    fn state((client, addr): &(HyperClient, SocketAddr)) -> Self::State {
+        let uri = format!("{}/healthz", base(*addr)).parse().unwrap();
+        Billing {
+            billing: Upstream::new(client.clone(), uri),
+        }
+    }
+
+    async fn request((client, addr): (HyperClient, SocketAddr)) -> bool {
+        let uri: Uri = format!("{}/work", base(addr)).parse().unwrap();
+        let request = http::Request::get(uri)
+            .body(http_body_util::Empty::new())
+            .unwrap();
+        let reply = client.request(request).await;
+        reply.is_ok_and(|reply| reply.status() == StatusCode::OK)
+    }
 }
+
+/// reqwest: the app's own client, and the check's built from a builder
+/// of the same settings.
+struct Reqwest;
+
+fn reqwest_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().connect_timeout(Duration::from_secs(1))
+}
+
+impl Backend for Reqwest {
+    upstream_backend!();
+    type Client = (reqwest::Client, SocketAddr);
+    type State = Billing<reqwest::Client>;
+
+    async fn client(_: &Server, addr: SocketAddr) -> (reqwest::Client, SocketAddr) {
+        (reqwest_builder().build().unwrap(), addr)
+    }
+
+    fn state((_, addr): &(reqwest::Client, SocketAddr)) -> Self::State {
+        let uri = format!("{}/healthz", base(*addr)).parse().unwrap();
+        Billing {
+            billing: Upstream::from_reqwest(reqwest_builder(), uri).unwrap(),
+        }
+    }
+
+    async fn request((client, addr): (reqwest::Client, SocketAddr)) -> bool {
+        let reply = client.get(format!("{}/work", base(addr))).send().await;
+        reply.is_ok_and(|reply| reply.status() == StatusCode::OK)
+    }
+}
+
+support::backend_suite!(hyper_util_client: HyperUtil);
+support::backend_suite!(reqwest_client: Reqwest);

@@ -122,11 +122,11 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
     send(addr, request(Method::GET, path)).await
 }
 
+pub mod backend;
 pub mod fake;
 pub mod fault;
 pub mod load;
 pub mod quickstart;
-pub mod rabbitmq;
 pub mod scenarios;
 pub mod servers;
 pub mod verdict;

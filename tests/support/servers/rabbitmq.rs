@@ -1,16 +1,14 @@
-//! What a private RabbitMQ node needs beside the common [`Server`] code: its
-//! own Erlang port mapper (epmd) on loopback, a node name, distribution and
-//! AMQP ports, and every file of its own under the server's directory, so
-//! that nodes of concurrent tests never meet and nothing of the system's
-//! RabbitMQ is touched.
-//!
-//! [`Server`]: crate::servers::Server
+//! A private RabbitMQ node: its own Erlang port mapper (epmd) on loopback,
+//! a node name, distribution and AMQP ports, and every file of its own
+//! under the server's directory, so that nodes of concurrent tests never
+//! meet and nothing of the system's RabbitMQ is touched.
 
-use std::net::TcpStream;
+use std::any::Any;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::servers::Kind;
+use super::{find, free_port, replies, Home, Kind, Server, ServerKind, INSTALL};
 
 /// Debian's server script (the one in `/usr/sbin` switches to the
 /// `rabbitmq` user and its system directories).
@@ -33,14 +31,14 @@ impl Node {
             assert!(
                 Path::new(binary).is_file(),
                 "`{binary}` (RabbitMq) is not installed; install it with: {}",
-                super::servers::INSTALL
+                INSTALL
             );
         }
         // No plugins; no configuration file (the defaults, with the
         // environment below).
         std::fs::write(dir.join("enabled_plugins"), "[].\n").expect("write enabled_plugins");
-        let epmd_port = super::servers::free_port();
-        let epmd = Command::new(super::servers::find("epmd", Kind::RabbitMq))
+        let epmd_port = free_port();
+        let epmd = Command::new(find("epmd", Kind::RabbitMq))
             .args(["-address", "127.0.0.1", "-port", &epmd_port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -51,7 +49,7 @@ impl Node {
             name: format!("healthz{amqp_port}@localhost"),
             dir: dir.to_owned(),
             epmd_port,
-            dist_port: super::servers::free_port(),
+            dist_port: free_port(),
             epmd,
         }
     }
@@ -125,13 +123,49 @@ impl Drop for Node {
     }
 }
 
-/// Whether the node serves AMQP: it answers the protocol header with the
-/// method frame of `Connection.Start`.
-pub fn answers(stream: &mut TcpStream) -> bool {
-    use std::io::{Read, Write};
-    let mut buffer = [0u8; 16];
-    stream.write_all(b"AMQP\x00\x00\x09\x01").is_ok()
-        && stream
-            .read(&mut buffer)
-            .is_ok_and(|n| n >= 11 && buffer[0] == 1 && buffer[7..11] == [0, 10, 0, 10])
+/// The RabbitMQ kind: its node exists from the server's first start.
+#[derive(Default)]
+pub(super) struct RabbitMq {
+    node: Option<Node>,
+}
+
+impl RabbitMq {
+    fn node(&self) -> &Node {
+        self.node.as_ref().expect("a RabbitMQ node, made by init")
+    }
+}
+
+impl ServerKind for RabbitMq {
+    fn init(&mut self, home: &Home) {
+        home.create_data();
+        self.node = Some(Node::init(home.path(), home.port));
+    }
+
+    fn command(&self, home: &Home) -> Command {
+        self.node().server(home.port)
+    }
+
+    /// The node serves AMQP once it answers the protocol header with the
+    /// method frame of `Connection.Start`.
+    fn answers(&self, stream: &mut TcpStream, _: &Home) -> bool {
+        replies(stream, b"AMQP\x00\x00\x09\x01", |frame| {
+            frame.len() >= 11 && frame[0] == 1 && frame[7..11] == [0, 10, 0, 10]
+        })
+    }
+
+    fn url(&self, addr: SocketAddr) -> String {
+        format!("amqp://guest:guest@{addr}/%2f")
+    }
+}
+
+impl Server {
+    /// The RabbitMQ node, for `rabbitmqctl`; panics on another kind of
+    /// server.
+    pub fn rabbit(&self) -> &Node {
+        let flavor: &dyn Any = self.flavor.as_ref();
+        flavor
+            .downcast_ref::<RabbitMq>()
+            .expect("a RabbitMQ server")
+            .node()
+    }
 }
