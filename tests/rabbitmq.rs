@@ -121,7 +121,7 @@ impl Backend for PooledBroker {
     /// The check's channel opens cut short by the deadline are closed once
     /// the broker answers them: after the app's load, no channel is left
     /// open on the broker, and no connection beyond the pool's and the
-    /// check's probe connection.
+    /// check's spare connection.
     async fn after_stall(server: &Server) {
         let node = server.rabbit();
         let started = Instant::now();

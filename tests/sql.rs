@@ -246,7 +246,7 @@ macro_rules! sql_suite {
 
             /// The pool's sockets go dead while new connects keep working
             /// (a middlebox dropped the flows): the app's queries hold every
-            /// connection, stuck. The probe connection answers, so for a
+            /// connection, stuck. The spare connection answers, so for a
             /// while this reads as busy; past the `busy_limit` it must be a
             /// 503, and stay one while the app cannot serve.
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -222,7 +222,7 @@ pub async fn stall_under_load<B: Backend>() {
 }
 
 /// Every connection of the pool held on a live server: busy, not broken —
-/// 200 with the check degraded (the probe connection proves the server
+/// 200 with the check degraded (the spare connection proves the server
 /// answers), `warn` in JSON, no secret in either; ready again once the
 /// connections are back.
 pub async fn saturated_pool_is_busy<B: PoolBackend>() {
