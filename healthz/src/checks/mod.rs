@@ -10,6 +10,8 @@
 //! it on any deadpool pool).
 
 mod deadline;
+#[cfg(feature = "fred")]
+mod fred;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 #[cfg(any(feature = "hyper-util", feature = "reqwest"))]
