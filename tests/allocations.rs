@@ -122,7 +122,10 @@ fn layered(
         db: std::sync::Arc::new(Db),
         cache: std::sync::Arc::new(Db),
     };
-    state.probes().layer(app())
+    state
+        .probes()
+        .with_details(healthz::details::Details::always())
+        .layer(app())
 }
 
 #[test]

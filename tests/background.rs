@@ -87,7 +87,9 @@ async fn readiness_until(addr: std::net::SocketAddr, status: StatusCode) -> supp
 async fn background_probes_answer_from_the_snapshot_while_a_run_is_stuck() {
     let gate = Gate::open();
     let state = GatedState { db: gate.clone() };
-    let probes = state.probes();
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     probes.start_background();
     let addr = serve(axum::Router::new().layer(probes.clone())).await;
     readiness_until(addr, StatusCode::OK).await;
@@ -131,7 +133,9 @@ async fn a_stopped_scheduler_turns_readiness_stale() {
     let state = FastState {
         db: Fake::new(Mode::Pass),
     };
-    let probes = state.probes();
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     let scheduler = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -171,7 +175,9 @@ async fn a_stopped_scheduler_turns_readiness_stale() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schedule_stops_with_the_last_handle() {
     let db = Fake::new(Mode::Pass);
-    let probes = FastState { db: db.clone() }.probes();
+    let probes = FastState { db: db.clone() }
+        .probes()
+        .with_details(healthz::details::Details::always());
     probes.start_background();
     let mut changes = probes.subscribe();
     tokio::time::timeout(BOUND, changes.wait_for(|r| r.status() == Status::Pass))
@@ -205,7 +211,14 @@ async fn damping_rides_out_a_flap_and_needs_passes_to_recover() {
     let state = DampedState {
         db: Fake::new(Mode::Pass),
     };
-    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            state
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     assert_eq!(get(addr, "/readiness").await.status, StatusCode::OK);
 
     state.db.set(Mode::Fail);
@@ -251,7 +264,14 @@ async fn without_damping_one_failure_fails() {
     let state = DampedDefault {
         db: Fake::new(Mode::Pass),
     };
-    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            state
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     assert_eq!(get(addr, "/readiness").await.status, StatusCode::OK);
     state.db.set(Mode::Fail);
     assert_eq!(
@@ -274,7 +294,9 @@ async fn subscribers_see_each_change_once() {
     let state = DampedDefault {
         db: Fake::new(Mode::Pass),
     };
-    let probes = state.probes();
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     let mut changes = probes.subscribe();
     let first = changes.borrow_and_update().clone();
     assert_eq!(first.status(), Status::Fail, "no result yet: {first:?}");

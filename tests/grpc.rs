@@ -136,7 +136,9 @@ async fn next_within(
 #[tokio::test]
 async fn check_follows_the_checks_and_liveness_never_fails() {
     let state = state();
-    let probes = state.probes();
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     let mut client = serve(health_server(probes.clone())).await;
 
     for service in ["", "readiness", "liveness"] {
@@ -172,7 +174,12 @@ async fn check_follows_the_checks_and_liveness_never_fails() {
 
 #[tokio::test]
 async fn unknown_services_are_not_found() {
-    let mut client = serve(health_server(state().probes())).await;
+    let mut client = serve(health_server(
+        state()
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    ))
+    .await;
     for service in ["nope", "db", "readiness/db", "Readiness", " "] {
         assert_eq!(
             check(&mut client, service).await,
@@ -194,7 +201,12 @@ async fn unknown_services_are_not_found() {
 async fn startup_opens_once_every_critical_check_has_passed() {
     let state = state();
     state.db.set(Mode::Fail);
-    let mut client = serve(health_server(state.probes())).await;
+    let mut client = serve(health_server(
+        state
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    ))
+    .await;
 
     assert_eq!(check(&mut client, "startup").await, Ok(NotServing));
     state.db.set(Mode::Pass);
@@ -210,7 +222,9 @@ async fn startup_opens_once_every_critical_check_has_passed() {
 #[tokio::test]
 async fn watch_follows_readiness_and_ends_at_drain() {
     let state = state();
-    let probes = state.probes();
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     // The default interval: one second, since the cache is off.
     let mut client = serve(health_server(probes.clone())).await;
     let mut stream = watch(&mut client, "readiness").await;
@@ -237,7 +251,9 @@ async fn watch_follows_readiness_and_ends_at_drain() {
 #[tokio::test]
 async fn watch_sees_the_drain_at_once() {
     let state = state();
-    let probes = state.probes();
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     let (_client, mut stream) = pushed_watch(&probes).await;
 
     probes.drain();
@@ -254,7 +270,9 @@ async fn watch_sees_the_drain_at_once() {
 #[tokio::test]
 async fn watch_liveness_never_changes_and_ends_at_drain() {
     let state = state();
-    let probes = state.probes();
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     let service =
         HealthService::new(probes.clone()).with_watch_interval(Duration::from_millis(100));
     let mut client = serve(HealthServer::new(service)).await;
@@ -277,8 +295,12 @@ async fn watch_liveness_never_changes_and_ends_at_drain() {
 #[tokio::test]
 async fn watch_polls_at_its_interval_and_stops_when_the_client_goes_away() {
     let state = state();
-    let service =
-        HealthService::new(state.probes()).with_watch_interval(Duration::from_millis(100));
+    let service = HealthService::new(
+        state
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    )
+    .with_watch_interval(Duration::from_millis(100));
     let mut client = serve(HealthServer::new(service)).await;
     let mut stream = watch(&mut client, "readiness").await;
     assert_eq!(next(&mut stream).await, Some(Serving));
@@ -310,7 +332,9 @@ async fn watch_polls_at_its_interval_and_stops_when_the_client_goes_away() {
 async fn a_failing_server_reports_not_serving_from_the_first_message() {
     let state = state();
     state.db.set(Mode::Fail);
-    let probes: Probes<AppState> = state.probes();
+    let probes: Probes<AppState> = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     let mut client = serve(health_server(probes)).await;
     let mut stream = watch(&mut client, "").await;
     assert_eq!(next(&mut stream).await, Some(NotServing));
@@ -323,7 +347,9 @@ async fn a_failing_server_reports_not_serving_from_the_first_message() {
 #[tokio::test]
 async fn watch_is_pushed_a_change_without_waiting_an_interval() {
     let state = state();
-    let probes = state.probes();
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     let (_client, mut stream) = pushed_watch(&probes).await;
 
     state.db.set(Mode::Fail);
@@ -352,7 +378,9 @@ async fn watch_in_background_mode_is_fed_by_the_schedule() {
     let state = BackgroundState {
         db: Fake::new(Mode::Pass),
     };
-    let probes = state.probes();
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
     let (_client, mut stream) = pushed_watch(&probes).await;
 
     state.db.set(Mode::Fail);

@@ -53,7 +53,11 @@ async fn the_upstreams_health_service_decides_and_faults_fail_within_the_deadlin
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream_addr = listener.local_addr().unwrap();
-    let service = health_server(upstream.probes());
+    let service = health_server(
+        upstream
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    );
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(service)
@@ -69,7 +73,14 @@ async fn the_upstreams_health_service_decides_and_faults_fail_within_the_deadlin
         billing: Upstream::new(channel.clone(), "readiness"),
         unknown: Upstream::new(channel, "no.such.Service"),
     };
-    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            state
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     let secrets = [
         upstream_addr.port().to_string(),
         proxy.addr().port().to_string(),

@@ -99,7 +99,8 @@ async fn every_state_validates_against_the_draft_schema() {
         db: Dial(db.clone()),
         search: Dial(search.clone()),
     }
-    .probes();
+    .probes()
+    .with_details(healthz::details::Details::always());
     let addr = serve(axum::Router::new().layer(probes.clone())).await;
 
     let mut bodies = Vec::new();

@@ -159,11 +159,19 @@ async fn two_servers_one_down_fails_and_the_plain_client_too() {
             CacheState {
                 sessions: cache.clone(),
             }
-            .probes(),
+            .probes()
+            .with_details(healthz::details::Details::always()),
         ),
     )
     .await;
-    let unnamed = serve(axum::Router::new().layer(PlainState { sessions: plain }.probes())).await;
+    let unnamed = serve(
+        axum::Router::new().layer(
+            PlainState { sessions: plain }
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     let secrets = secrets(&[up.port(), down.port()]);
     assert_recovers(named, RECOVERY).await;
     assert_recovers(unnamed, RECOVERY).await;
@@ -190,7 +198,9 @@ async fn the_failing_server_is_named_in_the_log() {
     let mut down = Server::start(Kind::Memcached);
     let cache = connect_lazy(&[&up.url(), &down.url()], CLIENT_TIMEOUT).unwrap();
     down.stop();
-    let probes = CacheState { sessions: cache }.probes();
+    let probes = CacheState { sessions: cache }
+        .probes()
+        .with_details(healthz::details::Details::always());
     let report = probes.check("cache").await.expect("a check named cache");
     assert!(!report.outcome.is_pass());
 
@@ -279,7 +289,14 @@ fn a_stalled_server_holds_at_most_two_threads_and_readiness_comes_back() {
     runtime.block_on(async {
         let server = Server::start(Kind::Memcached);
         let cache = client_without_timeouts(&server.url());
-        let addr = serve(axum::Router::new().layer(PlainState { sessions: cache }.probes())).await;
+        let addr = serve(
+            axum::Router::new().layer(
+                PlainState { sessions: cache }
+                    .probes()
+                    .with_details(healthz::details::Details::always()),
+            ),
+        )
+        .await;
         assert_recovers(addr, RECOVERY).await;
         let baseline = peak.load(Ordering::SeqCst);
 
@@ -310,7 +327,14 @@ fn a_call_stuck_for_good_is_written_off_and_readiness_recovers() {
         let server = Server::start(Kind::Memcached);
         let proxy = FaultProxy::start(server.addr());
         let cache = client_without_timeouts(&server.url_via(proxy.addr()));
-        let addr = serve(axum::Router::new().layer(PlainState { sessions: cache }.probes())).await;
+        let addr = serve(
+            axum::Router::new().layer(
+                PlainState { sessions: cache }
+                    .probes()
+                    .with_details(healthz::details::Details::always()),
+            ),
+        )
+        .await;
         assert_recovers(addr, RECOVERY).await;
         let baseline = peak.load(Ordering::SeqCst);
 

@@ -118,7 +118,8 @@ async fn one_log_event_and_one_transition_per_state_change_not_per_probe() {
             State {
                 db: Switch(up.clone()),
             }
-            .probes(),
+            .probes()
+            .with_details(healthz::details::Details::always()),
         ),
     )
     .await;

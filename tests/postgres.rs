@@ -131,7 +131,14 @@ async fn client_fails_within_the_deadline_and_agrees_with_the_app() {
         .expect("connect");
     tokio::spawn(connection);
     let client = std::sync::Arc::new(client);
-    let addr = serve(axum::Router::new().layer(ClientState { db: client.clone() }.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            ClientState { db: client.clone() }
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     let secrets = secrets::<Deadpool>(&server, Some(&proxy));
     assert_recovers(addr, RECOVERY).await;
 

@@ -176,7 +176,8 @@ fn single_app(broker: Arc<Connection>) -> axum::Router {
     let probes = Single {
         broker: Arc::clone(&broker),
     }
-    .probes();
+    .probes()
+    .with_details(healthz::details::Details::always());
     axum::Router::new()
         .route("/publish", axum::routing::get(publish))
         .with_state(broker)

@@ -142,7 +142,13 @@ async fn a_manager_on_a_half_open_socket_fails_until_the_socket_errors() {
     let server = Server::start(Kind::Redis);
     let proxy = FaultProxy::start(server.addr());
     let state = RedisPair::client(&server, proxy.addr()).await;
-    let addr = serve(app::<RedisPair, _>(state.clone(), state.probes())).await;
+    let addr = serve(app::<RedisPair, _>(
+        state.clone(),
+        state
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    ))
+    .await;
     let secrets = secrets::<RedisPair>(&server, Some(&proxy));
     assert_recovers(addr, RECOVERY).await;
 
@@ -186,7 +192,14 @@ async fn a_saturated_pool_is_busy_not_broken() {
         manager: manager(&url),
         pool: pool(&url, 1),
     };
-    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            state
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     assert_recovers(addr, RECOVERY).await;
 
     let held = state.pool.get().await.unwrap();
@@ -216,7 +229,14 @@ async fn a_multiplexed_connection_passes_then_fails_when_its_server_dies() {
     let mut server = Server::start(Kind::Redis);
     let client = redis::Client::open(server.url()).unwrap();
     let connection = client.get_multiplexed_async_connection().await.unwrap();
-    let addr = serve(axum::Router::new().layer(MultiplexedState { connection }.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            MultiplexedState { connection }
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     assert_eq!(get(addr, "/readiness").await.body, "OK");
     server.kill();
     assert_unready(

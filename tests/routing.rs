@@ -36,6 +36,7 @@ fn probes() -> Probes<State> {
         replica: std::sync::Arc::new(Flaky(false)),
     }
     .probes()
+    .with_details(healthz::details::Details::always())
 }
 
 /// What the documentation says about a path (the query aside).

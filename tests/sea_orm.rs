@@ -88,7 +88,13 @@ support::backend_suite!(sea_orm_pool: SeaOrm, pool);
 async fn closed_and_disconnected_connections_fail() {
     let server = Server::start(Kind::Postgres);
     let db = SeaOrm::client(&server, server.addr()).await;
-    let addr = serve(app::<SeaOrm, _>(db.clone(), SeaOrm::state(&db).probes())).await;
+    let addr = serve(app::<SeaOrm, _>(
+        db.clone(),
+        SeaOrm::state(&db)
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    ))
+    .await;
     assert_recovers(addr, SeaOrm::RECOVERY).await;
     db.close_by_ref().await.expect("close");
     let reply = get(addr, "/readiness").await;
@@ -105,7 +111,8 @@ async fn closed_and_disconnected_connections_fail() {
             State {
                 db: DatabaseConnection::default(),
             }
-            .probes(),
+            .probes()
+            .with_details(healthz::details::Details::always()),
         ),
     )
     .await;

@@ -169,9 +169,9 @@ macro_rules! sql_suite {
                 let proxy = FaultProxy::start(server.addr());
                 let pool = pool(&server.url_via(proxy.addr()), max, false);
                 let app = if stuck {
-                    app::<Sql, _>(pool.clone(), StuckState { db: pool.clone() }.probes())
+                    app::<Sql, _>(pool.clone(), StuckState { db: pool.clone() }.probes().with_details(healthz::details::Details::always()))
                 } else {
-                    app::<Sql, _>(pool.clone(), Sql::state(&pool).probes())
+                    app::<Sql, _>(pool.clone(), Sql::state(&pool).probes().with_details(healthz::details::Details::always()))
                 };
                 let addr = serve(app).await;
                 let secrets = secrets::<Sql>(&server, Some(&proxy));
@@ -353,8 +353,14 @@ macro_rules! sqlite_suite {
                 let pool = sqlx::sqlite::SqlitePoolOptions::new()
                     .connect_lazy(&url)
                     .expect("pool options");
-                let addr =
-                    serve(axum::Router::new().layer(SqlState { db: pool.clone() }.probes())).await;
+                let addr = serve(
+                    axum::Router::new().layer(
+                        SqlState { db: pool.clone() }
+                            .probes()
+                            .with_details(healthz::details::Details::always()),
+                    ),
+                )
+                .await;
                 let reply = get(addr, "/readiness").await;
                 assert_eq!(
                     (reply.status, reply.body.as_str()),

@@ -149,7 +149,14 @@ where
         hang: check(upstream_addr, "/hang"),
         proxied: check(proxy.addr(), "/ok"),
     };
-    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            state
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     let secrets = [
         URL_PASSWORD.to_owned(),
         "admin".to_owned(),

@@ -42,7 +42,14 @@ async fn a_wedged_runtime_fails_liveness_and_recovers() {
         db: Fake::new(Mode::Pass),
     };
     state.runtime.start_on(app_runtime.handle());
-    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            state
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     let live = liveness_until(addr, StatusCode::OK).await;
     assert_eq!(live.body, "OK");
 
@@ -86,7 +93,14 @@ async fn a_readiness_check_never_runs_for_liveness() {
         replica: Fake::new(Mode::Pass),
         settings: String::new(),
     };
-    let addr = serve(axum::Router::new().layer(state.probes())).await;
+    let addr = serve(
+        axum::Router::new().layer(
+            state
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        ),
+    )
+    .await;
     let reply = get(addr, "/healthz").await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
     assert_eq!(db.calls(), 0);

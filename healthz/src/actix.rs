@@ -92,12 +92,13 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::{HeaderName, HeaderValue, ACCEPT};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 
 use crate::answer::ProbeRequest;
+use crate::details::Caller;
 use crate::probes::{HealthChecks, Probes};
 
 /// Mounts the probes in an actix-web `App` with `.wrap(probes)`, as its
@@ -210,18 +211,25 @@ where
         // An actix request URI is valid for `http` 1 too; should one ever
         // not be, it is the app's to answer.
         let uri = http::Uri::try_from(request.uri().path_and_query()?.as_str()).ok()?;
-        // The query string and `Accept` are all a probe reads of a request.
-        let mut headers = http::HeaderMap::new();
-        for value in request.headers().get_all(ACCEPT) {
-            if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
-                headers.append(http::header::ACCEPT, value);
+        // The headers, for `Accept` and for the details policy to judge
+        // the caller by.
+        let mut headers = http::HeaderMap::with_capacity(request.headers().len());
+        for (name, value) in request.headers() {
+            let name = http::HeaderName::from_bytes(name.as_str().as_bytes());
+            let value = http::HeaderValue::from_bytes(value.as_bytes());
+            if let (Ok(name), Ok(value)) = (name, value) {
+                headers.append(name, value);
             }
         }
         // HEAD is asked as GET: actix derives `Content-Length` from the
         // body and drops the body of a HEAD response itself, so the GET
         // body is what gives HEAD the GET's headers.
-        self.probes
-            .probe_request(&http::Method::GET, &uri, &headers)
+        let method = http::Method::GET;
+        let mut caller = Caller::new(&method, &uri, &headers);
+        if let Some(peer) = request.peer_addr() {
+            caller = caller.with_peer(peer);
+        }
+        self.probes.probe_request_from(&caller)
     }
 }
 

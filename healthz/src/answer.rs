@@ -11,6 +11,7 @@ use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderMap, Method, Response, StatusCode, Uri};
 
 use crate::config::Config;
+use crate::details::Caller;
 
 use crate::probe::{Probe, Target};
 use crate::probes::{HealthChecks, Probes};
@@ -37,7 +38,19 @@ where
         uri: &Uri,
         headers: &HeaderMap,
     ) -> Option<ProbeRequest<T>> {
-        let route = route::route(T::config(), method, uri, headers)?;
+        self.probe_request_from(&Caller::new(method, uri, headers))
+    }
+
+    /// [`probe_request`](Self::probe_request) for a caller whose peer
+    /// address or request extensions the adapter knows, for the
+    /// [`Details`](crate::details::Details) policy to judge. The policy is
+    /// asked only when the request asks for details (verbose, health+json,
+    /// a per-check path): never for the kubelet's plain probes.
+    pub fn probe_request_from(&self, caller: &Caller<'_>) -> Option<ProbeRequest<T>> {
+        let mut route = route::route(T::config(), caller.method, caller.uri, caller.headers)?;
+        if route.asks_for_details() && !self.details().allows(caller) {
+            route.withhold_details();
+        }
         let decision = self.decide(route.target, &route.excluded);
         Some(ProbeRequest {
             probes: self.clone(),
@@ -93,7 +106,10 @@ fn render_verdict(verdict: &Verdict, route: &Route, config: &Config) -> Response
 /// The body of `report` in the format `route` asks for; `probe` names the
 /// probe in the verbose summary line.
 fn body(report: &Report, route: &Route, probe: &str) -> String {
-    if route.json {
+    if route.json && !route.details {
+        // The status alone: the caller may not read the checks.
+        report::json_without_checks(report.status().is_ready(), &report.to_text())
+    } else if route.json {
         report.to_json()
     } else if route.verbose {
         report.to_verbose_text(probe)

@@ -18,6 +18,7 @@ use http_body::{Body, Frame, SizeHint};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use crate::details::Caller;
 use crate::probes::{HealthChecks, Probes};
 
 impl<S, T> Layer<S> for Probes<T> {
@@ -91,9 +92,9 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let probe = self
-            .probes
-            .probe_request(request.method(), request.uri(), request.headers());
+        let caller = Caller::new(request.method(), request.uri(), request.headers())
+            .with_extensions(request.extensions());
+        let probe = self.probes.probe_request_from(&caller);
         let kind = match probe {
             Some(probe) => match probe.answer_now() {
                 Some(response) => Kind::Answered {

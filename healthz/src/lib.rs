@@ -115,12 +115,15 @@ mod answer;
 pub mod check;
 pub mod checks;
 mod config;
+pub mod details;
 pub mod exec;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 pub mod kubernetes;
 pub mod layer;
 pub mod limits;
+#[cfg(feature = "listener")]
+pub mod listener;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod probe;
@@ -163,12 +166,15 @@ pub mod __private {
 
     /// Runs a field's [`Check`] impl.
     pub fn run<'a, C: Check + ?Sized>(value: &'a C) -> CheckFuture<'a> {
+        if !value.is_configured() {
+            return Box::pin(async { Err(CheckError::not_configured()) });
+        }
         Box::pin(value.check())
     }
 
     /// Runs a liveness field's check, which must be a [`LocalCheck`].
     pub fn run_local<'a, C: LocalCheck + ?Sized>(value: &'a C) -> CheckFuture<'a> {
-        Box::pin(value.check())
+        run(value)
     }
 
     /// Runs a `with = path` check function on a field.

@@ -16,6 +16,26 @@ pub(crate) struct Route {
     pub(crate) verbose: bool,
     pub(crate) json: bool,
     pub(crate) excluded: Vec<usize>,
+    /// Whether the caller may read the details; see [`Route::withhold_details`].
+    pub(crate) details: bool,
+}
+
+impl Route {
+    /// Whether the request asks for more than the plain answer.
+    pub(crate) fn asks_for_details(&self) -> bool {
+        self.verbose || self.json || matches!(self.target, Target::Check(_))
+    }
+
+    /// The route as an untrusted caller gets it: the plain answer for
+    /// `?verbose`, the status alone in health+json, and a per-check path
+    /// answered as an unknown name (no check runs, no name is confirmed).
+    pub(crate) fn withhold_details(&mut self) {
+        self.details = false;
+        self.verbose = false;
+        if let Target::Check(_) = self.target {
+            self.target = Target::UnknownCheck;
+        }
+    }
 }
 
 /// Decides whether a request is a probe, and which. Anything but `GET` or
@@ -51,6 +71,7 @@ pub(crate) fn route(
         verbose: false,
         json: accepts_json(headers),
         excluded: Vec::new(),
+        details: true,
     };
     let pairs = uri.query().into_iter().flat_map(|query| query.split('&'));
     for (key, value) in pairs.map(split_pair) {
@@ -71,19 +92,53 @@ pub(crate) fn route(
     Some(route)
 }
 
-/// Whether the `Accept` header names `application/health+json` or
-/// `application/json`.
+/// Whether the `Accept` header prefers health+json: `application/health+json`
+/// or `application/json` acceptable (quality above zero) and weighted at
+/// least as high as `text/plain` or `text/*` (`*/*` alone leaves the
+/// plain-text default).
 fn accepts_json(headers: &HeaderMap) -> bool {
-    headers
+    let mut json = 0;
+    let mut text = 0;
+    let ranges = headers
         .get_all(ACCEPT)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|range| range.split(';').next().unwrap_or("").trim())
-        .any(|range| {
-            range.eq_ignore_ascii_case("application/health+json")
-                || range.eq_ignore_ascii_case("application/json")
-        })
+        .flat_map(|value| value.split(','));
+    for range in ranges {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim();
+        let quality = parts
+            .filter_map(|parameter| parameter.trim().strip_prefix("q="))
+            .find_map(quality)
+            .unwrap_or(1000);
+        let best = if media.eq_ignore_ascii_case("application/health+json")
+            || media.eq_ignore_ascii_case("application/json")
+        {
+            &mut json
+        } else if media.eq_ignore_ascii_case("text/plain") || media.eq_ignore_ascii_case("text/*") {
+            &mut text
+        } else {
+            continue;
+        };
+        *best = (*best).max(quality);
+    }
+    json > 0 && json >= text
+}
+
+/// A quality value (`1`, `0.5`, `0.001`) in thousandths; `None` if it is
+/// not one, and the range then counts as `q=1`.
+fn quality(value: &str) -> Option<u16> {
+    let value = value.trim();
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths = format!("{fraction:0<3}").parse::<u16>().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 fn split_pair(pair: &str) -> (&str, &str) {
@@ -119,4 +174,30 @@ fn percent_decode(value: &str) -> std::borrow::Cow<'_, str> {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_for(accept: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, accept.parse().unwrap());
+        accepts_json(&headers)
+    }
+
+    #[test]
+    fn quality_values_decide_between_json_and_text() {
+        assert!(json_for("application/health+json"));
+        assert!(json_for("application/json, text/plain, */*"));
+        assert!(json_for("text/plain;q=0.5, application/json"));
+        assert!(!json_for("application/health+json;q=0, text/plain"));
+        assert!(!json_for("application/health+json;q=0"));
+        assert!(!json_for("application/json;q=0.5, text/plain"));
+        assert!(!json_for("*/*"));
+        assert!(!json_for("text/*, application/json;q=0.9"));
+        assert!(json_for("application/json;q=0.001"));
+        // A malformed quality counts as q=1.
+        assert!(json_for("application/json;q=2, text/plain;q=0.5"));
+    }
 }

@@ -168,7 +168,9 @@ where
     let mut server = Server::start(B::KIND);
     let proxy = FaultProxy::start(server.addr());
     let client = B::client(&server, proxy.addr()).await;
-    let probes = state(&client).probes();
+    let probes = state(&client)
+        .probes()
+        .with_details(healthz::details::Details::always());
     let addr = serve(app::<B, _>(client.clone(), probes)).await;
     let secrets = secrets::<B>(&server, Some(&proxy));
     let load = AppLoad::once_ready(addr, B::ROUTE, B::APP_CLIENTS, B::RECOVERY).await;
@@ -205,7 +207,13 @@ async fn unready_within<B: Backend>(addr: SocketAddr, secrets: &[String], lag: D
 pub async fn stall_under_load<B: Backend>() {
     let server = Server::start(B::KIND);
     let client = B::client(&server, server.addr()).await;
-    let addr = serve(app::<B, _>(client.clone(), B::state(&client).probes())).await;
+    let addr = serve(app::<B, _>(
+        client.clone(),
+        B::state(&client)
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    ))
+    .await;
     let secrets = secrets::<B>(&server, None);
     let load = AppLoad::once_ready(addr, B::ROUTE, B::APP_CLIENTS, B::RECOVERY).await;
 
@@ -228,7 +236,13 @@ pub async fn stall_under_load<B: Backend>() {
 pub async fn saturated_pool_is_busy<B: PoolBackend>() {
     let server = Server::start(B::KIND);
     let client = B::client(&server, server.addr()).await;
-    let addr = serve(app::<B, _>(client.clone(), B::state(&client).probes())).await;
+    let addr = serve(app::<B, _>(
+        client.clone(),
+        B::state(&client)
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    ))
+    .await;
     let secrets = secrets::<B>(&server, None);
     assert_recovers(addr, B::RECOVERY).await;
 

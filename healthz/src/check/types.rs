@@ -45,11 +45,23 @@ use std::sync::Arc;
 pub trait Check: Send + Sync {
     /// Runs the check once. `Ok(())` means the dependency is ready.
     fn check(&self) -> impl Future<Output = Result<(), CheckError>> + Send;
+
+    /// Whether there is a dependency to check at all: `false` for `None`.
+    /// A field that is not configured passes without running, and probes
+    /// say so (`[+]cache not configured`, `"output":"not configured"`)
+    /// rather than report it as checked.
+    fn is_configured(&self) -> bool {
+        true
+    }
 }
 
 impl<T: Check + ?Sized> Check for &T {
     fn check(&self) -> impl Future<Output = Result<(), CheckError>> + Send {
         (**self).check()
+    }
+
+    fn is_configured(&self) -> bool {
+        (**self).is_configured()
     }
 }
 
@@ -57,21 +69,34 @@ impl<T: Check + ?Sized> Check for Box<T> {
     fn check(&self) -> impl Future<Output = Result<(), CheckError>> + Send {
         (**self).check()
     }
+
+    fn is_configured(&self) -> bool {
+        (**self).is_configured()
+    }
 }
 
 impl<T: Check + ?Sized> Check for Arc<T> {
     fn check(&self) -> impl Future<Output = Result<(), CheckError>> + Send {
         (**self).check()
     }
+
+    fn is_configured(&self) -> bool {
+        (**self).is_configured()
+    }
 }
 
-/// `None` is a dependency that is not configured: it passes.
+/// `None` is a dependency that is not configured: it passes, and is
+/// reported as not configured.
 impl<T: Check> Check for Option<T> {
     async fn check(&self) -> Result<(), CheckError> {
         match self {
             Some(inner) => inner.check().await,
             None => Ok(()),
         }
+    }
+
+    fn is_configured(&self) -> bool {
+        self.as_ref().is_some_and(Check::is_configured)
     }
 }
 
@@ -113,6 +138,9 @@ pub enum ErrorKind {
     TimedOut,
     /// The check panicked.
     Panicked,
+    /// Not a failure: the field is not configured (`None`), so nothing ran
+    /// and the check passes, reported as not configured.
+    NotConfigured,
     /// A background check's latest result is too old to trust: its
     /// scheduler has stopped (see [`CheckConfig::stale_after`](crate::CheckConfig::stale_after)).
     Stale,
@@ -165,6 +193,11 @@ impl CheckError {
     /// the probe's own deadline reads `timed out after 300ms.`.
     pub fn timed_out(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(ErrorKind::TimedOut, message)
+    }
+
+    /// What a check that is not configured reports: not a failure.
+    pub(crate) fn not_configured() -> Self {
+        Self::new(ErrorKind::NotConfigured, "not configured")
     }
 
     pub(crate) fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {

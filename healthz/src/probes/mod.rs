@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::check::CheckFuture;
 use crate::config::Config;
+use crate::details::Details;
 use crate::report::Report;
 use crate::runner::{Checks, Slot};
 
@@ -61,6 +62,9 @@ pub trait HealthChecks: Send + Sync + 'static {
 /// outermost layer and keep another to call [`drain`](Probes::drain).
 pub struct Probes<T> {
     shared: Arc<Shared<T>>,
+    /// Who may read this handle's details: per handle, so that a
+    /// probe-only listener and the public layer can differ.
+    details: Details,
 }
 
 struct Shared<T> {
@@ -99,6 +103,7 @@ impl<T> Clone for Probes<T> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
+            details: self.details.clone(),
         }
     }
 }
@@ -108,6 +113,7 @@ impl<T> fmt::Debug for Probes<T> {
         f.debug_struct("Probes")
             .field("started", &self.shared.started.load(Ordering::Relaxed))
             .field("draining", &self.shared.draining.load(Ordering::Relaxed))
+            .field("details", &self.details)
             .finish_non_exhaustive()
     }
 }
@@ -167,7 +173,23 @@ where
         shared.report.send_replace(shared.current_report());
         Self {
             shared: Arc::new(shared),
+            details: Details::never(),
         }
+    }
+
+    /// This handle with `details` as its policy on who may read the
+    /// verbose answer, the health+json checks and the per-check paths
+    /// ([`Details::never`] unless set). The policy belongs to this handle
+    /// and its clones from now on; everything else stays shared.
+    #[must_use]
+    pub fn with_details(mut self, details: Details) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// This handle's policy on who may read the details.
+    pub fn details(&self) -> &Details {
+        &self.details
     }
 
     /// The state the checks run against.

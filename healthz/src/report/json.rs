@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 use std::time::{Duration, SystemTime};
 
-use super::{Damping, Report};
+use super::{Damping, Outcome, Report};
 
 impl Report {
     /// The `application/health+json` body (IETF draft
@@ -33,6 +33,8 @@ impl Report {
                 body.push_str(",\"output\":\"");
                 push_json_escaped(&mut body, &reason);
                 body.push('"');
+            } else if check.outcome == Outcome::NotConfigured {
+                body.push_str(",\"output\":\"not configured\"");
             }
             if check.damping != Damping::Steady {
                 // Damping holds the check: say what its last run found.

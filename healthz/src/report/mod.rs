@@ -46,6 +46,8 @@ impl Status {
 pub enum Outcome {
     /// The dependency is ready.
     Pass,
+    /// The field is not configured (`None`): nothing ran, and it passes.
+    NotConfigured,
     /// The dependency works but cannot take more work right now (every
     /// pooled connection in use, the server answering on a spare one): the
     /// probe stays ready and reports it as degraded.
@@ -90,6 +92,7 @@ impl Outcome {
     pub(crate) fn of_error(kind: ErrorKind, message: Cow<'static, str>) -> Self {
         match kind {
             ErrorKind::Busy => Outcome::Busy { message },
+            ErrorKind::NotConfigured => Outcome::NotConfigured,
             kind => Outcome::Fail { kind, message },
         }
     }
@@ -160,7 +163,7 @@ impl CheckReport {
 
     fn raw_status_of(&self, outcome: &Outcome) -> Status {
         match outcome {
-            Outcome::Pass => Status::Pass,
+            Outcome::Pass | Outcome::NotConfigured => Status::Pass,
             Outcome::Busy { .. } => Status::Warn,
             Outcome::Fail { .. } if !self.critical => Status::Warn,
             Outcome::Fail { .. } => Status::Fail,
@@ -177,7 +180,7 @@ impl CheckReport {
             (_, Outcome::Fail { message, .. } | Outcome::Busy { message }) => {
                 Some(Cow::Borrowed(message))
             }
-            (_, Outcome::Pass) => None,
+            (_, Outcome::Pass | Outcome::NotConfigured) => None,
         }
     }
 }
@@ -240,7 +243,11 @@ impl Report {
         let mut body = String::new();
         for check in &self.checks {
             let Some(reason) = check.reason() else {
-                let _ = writeln!(body, "[+]{} ok", check.name);
+                let state = match check.outcome {
+                    Outcome::NotConfigured => "not configured",
+                    _ => "ok",
+                };
+                let _ = writeln!(body, "[+]{} {state}", check.name);
                 continue;
             };
             let reason = reason.strip_suffix('.').unwrap_or(&reason);

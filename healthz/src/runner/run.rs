@@ -139,10 +139,12 @@ fn log_transition(
     let name = check.name;
     let same = match (before, after) {
         (Some(Outcome::Pass), Outcome::Pass)
+        | (Some(Outcome::NotConfigured), Outcome::NotConfigured)
         | (Some(Outcome::Busy { .. }), Outcome::Busy { .. }) => true,
         (Some(Outcome::Fail { kind: a, .. }), Outcome::Fail { kind: b, .. }) => a == b,
         _ => false,
     };
+
     if same {
         return;
     }
@@ -154,6 +156,9 @@ fn log_transition(
         }
         Outcome::Pass => {
             tracing::debug!(check = name, "health check passed");
+        }
+        Outcome::NotConfigured => {
+            tracing::debug!(check = name, "health check not configured: it passes");
         }
         Outcome::Busy { message } => {
             tracing::warn!(
