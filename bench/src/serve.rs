@@ -39,7 +39,8 @@ use support::serve;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 
-use crate::{flag, BenchState};
+use crate::args::flag;
+use crate::BenchState;
 
 pub fn main(args: &[String]) {
     let kind = args.first().cloned().unwrap_or_default();
