@@ -6,6 +6,7 @@
 //! cargo run --release -p healthz-bench -- run --wrk   # everything: the tables of BENCHMARKS.md
 //! cargo run --release -p healthz-bench -- serve layered  # one server (see serve.rs for the kinds)
 //! cargo run --release -p healthz-bench -- load 127.0.0.1:8080 /healthz --connections 16 --seconds 5
+//! cargo run --release -p healthz-bench -- instructions  # instructions per request, callgrind
 //! ```
 //!
 //! `run` starts real PostgreSQL and memcached servers (through loopback
@@ -14,11 +15,13 @@
 //! example binaries when they are built), and drives each scenario from a
 //! second process: our load generator, and wrk when it is installed (`--wrk`
 //! requires it). Every load is bounded in requests and in time, and targets
-//! 127.0.0.1 only.
+//! 127.0.0.1 only. `instructions` counts what a request costs the server
+//! process, in instructions executed under valgrind's callgrind.
 //!
-//! One module per subcommand (`serve`, `load`, `inproc`, `run/` with a file
-//! per part of the run); `process` is a server child process, `args` and
-//! `table` the command lines and the Markdown tables they share.
+//! One module per subcommand (`serve`, `load`, `inproc`, `instructions/`,
+//! `run/` with a file per part of the run); `process` is a server child
+//! process, `args` and `table` the command lines and the Markdown tables
+//! they share.
 
 use std::time::Duration;
 
@@ -27,6 +30,7 @@ use healthz::HealthChecks;
 
 mod args;
 mod inproc;
+mod instructions;
 mod load;
 mod process;
 mod run;
@@ -68,6 +72,7 @@ fn main() {
         Some("load") => load::main(&args[1..]),
         Some("run") => run::main(&args[1..]),
         Some("inproc") => inproc::main(&args[1..]),
+        Some("instructions") => instructions::main(&args[1..]),
         _ => args::usage(),
     }
 }
