@@ -9,7 +9,7 @@ pub fn usage() -> ! {
          [--servers NAME,...] [--fault-seconds S] [--fault-clients C]\n  \
          healthz-bench inproc [--rounds R] [--calls N]\n  \
          healthz-bench instructions [--requests N] [--kubelet-requests N] [--warm-up N]\n    \
-         [--workers N]\n  \
+         [--repeats N] [--workers N]\n  \
          healthz-bench serve KIND [--pg URL --memcache URL] [--workers N]\n  \
          healthz-bench load ADDR PATH [--connections C] [--seconds S] [--max-requests N]"
     );
