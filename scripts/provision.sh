@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the servers the tests start (PostgreSQL, MariaDB, memcached,
-# Redis, NATS, RabbitMQ) from the system package manager, the offline Kubernetes manifest
-# validator from PyPI and cargo-hack from crates.io, when they are missing. The tests
-# start their own instances on free loopback ports; nothing is started here,
+# Redis, NATS, RabbitMQ) and the benchmarks' tools (wrk, valgrind) from the
+# system package manager, the offline Kubernetes manifest validator from PyPI
+# and cargo-hack from crates.io, when they are missing. The tests start their
+# own instances on free loopback ports; nothing is started here,
 # and no system service is left running.
 # Usage: bash scripts/provision.sh
 set -euo pipefail
@@ -23,6 +24,8 @@ have nats-server || need+=(nats-server)
 # /usr/sbin switches to the system's rabbitmq user and directories).
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need+=(rabbitmq-server)
 have wrk || need+=(wrk)
+# Counts the instructions of a request (`healthz-bench instructions`).
+have valgrind || need+=(valgrind)
 
 command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 
@@ -43,7 +46,7 @@ install_cargo_hack() {
 }
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "provision: PostgreSQL, MariaDB, memcached, Redis, NATS and RabbitMQ are installed"
+  echo "provision: PostgreSQL, MariaDB, memcached, Redis, NATS, RabbitMQ, wrk and valgrind are installed"
   install_validator
   install_cargo_hack
   exit 0

@@ -22,8 +22,9 @@ use http_body_util::{Empty, Full};
 use hyper::body::Body;
 use tower::{Service, ServiceBuilder};
 
+use crate::args::flag;
 use crate::serve::{axum_app, ExampleState, Upstream};
-use crate::{flag, BenchState};
+use crate::BenchState;
 
 /// Calls `service` with `request`, which must complete at once, and reads
 /// the whole response body, as hyper would.

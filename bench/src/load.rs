@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 
-use crate::flag;
+use crate::args::flag;
 
 /// What one load run measured.
 #[derive(Clone, Debug)]
