@@ -33,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use healthz::checks::memcache::MemcacheClient;
+use healthz::details::Details;
 use healthz::HealthChecks;
 use sqlx::any::AnyPoolOptions;
 use sqlx::AnyPool;
@@ -103,7 +104,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         sessions,
         placeholder: "not a dependency",
     };
-    let probes = state.probes();
+    // The details (verbose, health+json checks, per-check paths) name every
+    // check: only callers with PROBE_TOKEN read them; everyone, the kubelet
+    // included, gets the plain answers.
+    let details = match std::env::var("PROBE_TOKEN") {
+        Ok(token) if !token.is_empty() => Details::bearer(token),
+        _ => Details::never(),
+    };
+    let probes = state.probes().with_details(details);
     let app = Router::new()
         .route("/", get(index))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
@@ -118,6 +126,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  curl -i http://{addr}/healthz              liveness: 200 OK, never touches a dependency"
     );
     println!("  curl -i http://{addr}/readiness            readiness: SELECT 1 on the database (and memcached stats)");
+    println!(
+        "  with PROBE_TOKEN set, add -H \"Authorization: Bearer $PROBE_TOKEN\" for the details:"
+    );
     println!("  curl -i 'http://{addr}/readiness?verbose'  one line per check");
     println!("  curl -i http://{addr}/readiness/db         the database check alone");
     println!(

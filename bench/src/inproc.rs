@@ -118,22 +118,35 @@ pub fn main(args: &[String]) {
                     addr: "127.0.0.1:9".to_owned(),
                 },
             }
-            .probes(),
+            .probes()
+            .with_details(healthz::details::Details::always()),
         )
         .service(tower::service_fn(hello));
     let mut axum_ok = axum_app(state.clone()).route("/healthz", get(|| async { "OK" }));
     let mut axum_headers =
         axum_app(state.clone()).route("/healthz", get(|| async { probe_like() }));
-    let mut axum_layered = axum_app(state.clone()).layer(state.probes());
+    let mut axum_layered = axum_app(state.clone()).layer(
+        state
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    );
     let mut axum_identity_ok = axum_app(state.clone())
         .route("/healthz", get(|| async { "OK" }))
         .layer(tower::layer::util::Identity::new());
     let mut axum_outside = ServiceBuilder::new()
         .map_response(axum::response::IntoResponse::into_response)
-        .layer(state.probes())
+        .layer(
+            state
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        )
         .service(axum_app(state.clone()));
     let mut axum_plain = axum_app(state.clone());
-    let mut axum_passthrough = axum_app(state.clone()).layer(state.probes());
+    let mut axum_passthrough = axum_app(state.clone()).layer(
+        state
+            .probes()
+            .with_details(healthz::details::Details::always()),
+    );
     let mut axum_identity = axum_app(state.clone()).layer(tower::layer::util::Identity::new());
     let mut variants: Vec<Variant> = vec![
         (
@@ -240,7 +253,8 @@ pub fn main(args: &[String]) {
                     addr: "127.0.0.1:9".to_owned(),
                 },
             }
-            .probes(),
+            .probes()
+            .with_details(healthz::details::Details::always()),
         )
         .service(tower::service_fn(hello));
     let mut timings = [(); 4].map(|()| Vec::new());

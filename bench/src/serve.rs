@@ -64,13 +64,33 @@ pub fn main(args: &[String]) {
         let addr = match kind.as_str() {
             "bare" => serve(tower::service_fn(ok)).await,
             "app" => serve(app()).await,
-            "layered" => serve(app().layer(state().probes())).await,
+            "layered" => {
+                serve(
+                    app().layer(
+                        state()
+                            .probes()
+                            .with_details(healthz::details::Details::always()),
+                    ),
+                )
+                .await
+            }
             "background" => {
-                let probes = SlowBackground::new(&pg).probes();
+                let probes = SlowBackground::new(&pg)
+                    .probes()
+                    .with_details(healthz::details::Details::always());
                 probes.start_background();
                 serve(app().layer(probes)).await
             }
-            "slow-on-demand" => serve(app().layer(SlowOnDemand::new(&pg).probes())).await,
+            "slow-on-demand" => {
+                serve(
+                    app().layer(
+                        SlowOnDemand::new(&pg)
+                            .probes()
+                            .with_details(healthz::details::Details::always()),
+                    ),
+                )
+                .await
+            }
             "hyper-ok" => hyper_example_loop(bind().await, tower::service_fn(ok), Builder::Http1),
             "hyper-auto-ok" => {
                 hyper_example_loop(bind().await, tower::service_fn(ok), Builder::Auto)
@@ -88,7 +108,14 @@ pub fn main(args: &[String]) {
             }
             "axum-layered" => {
                 let state = state();
-                axum_serve(axum_app(state.clone()).layer(state.probes())).await
+                axum_serve(
+                    axum_app(state.clone()).layer(
+                        state
+                            .probes()
+                            .with_details(healthz::details::Details::always()),
+                    ),
+                )
+                .await
             }
             "axum-outer" => {
                 // The layer around the whole Router rather than through
@@ -96,7 +123,11 @@ pub fn main(args: &[String]) {
                 let state = state();
                 let service = ServiceBuilder::new()
                     .map_response(axum::response::IntoResponse::into_response)
-                    .layer(state.probes())
+                    .layer(
+                        state
+                            .probes()
+                            .with_details(healthz::details::Details::always()),
+                    )
                     .service(axum_app(state));
                 let listener = bind().await;
                 let addr = listener.local_addr().unwrap();
@@ -118,7 +149,14 @@ pub fn main(args: &[String]) {
                     )
                     .init();
                 let state = state();
-                axum_serve(axum_app(state.clone()).layer(state.probes())).await
+                axum_serve(
+                    axum_app(state.clone()).layer(
+                        state
+                            .probes()
+                            .with_details(healthz::details::Details::always()),
+                    ),
+                )
+                .await
             }
             other => panic!("unknown server kind {other:?}"),
         };
@@ -308,7 +346,11 @@ where
         addr: listener.local_addr().unwrap().to_string(),
     });
     let service = ServiceBuilder::new()
-        .layer(state.probes())
+        .layer(
+            state
+                .probes()
+                .with_details(healthz::details::Details::always()),
+        )
         .service(tower::service_fn(hello));
     hyper_example_loop(listener, service, Builder::Http1)
 }

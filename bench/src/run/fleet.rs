@@ -62,7 +62,8 @@ async fn fleet<T: HealthChecks + Clone>(build: impl Fn(Pod) -> T, pool: &sqlx::P
                 pool: pool.clone(),
                 sent: Arc::clone(&sent),
             })
-            .probes();
+            .probes()
+            .with_details(healthz::details::Details::always());
             probes.start_background();
             probes
         })

@@ -46,9 +46,11 @@ async fn main() {
         nested: Some(Arc::new(Some(Db { up: true }))),
     };
     assert_eq!(State::config().checks.len(), 5);
+    // None is not configured: it passes, reported as such.
+    let optional = state.__healthz_check(0).await;
     assert!(
-        state.__healthz_check(0).await.is_ok(),
-        "None is not configured: it passes"
+        matches!(&optional, Err(e) if e.kind() == healthz::ErrorKind::NotConfigured),
+        "{optional:?}"
     );
     assert!(state.__healthz_check(1).await.is_ok());
     assert!(state.__healthz_check(2).await.is_ok());
