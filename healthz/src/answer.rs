@@ -27,11 +27,11 @@ where
     /// nothing was allocated): the entry point for every server adapter.
     /// Only `GET` and `HEAD` on the probe paths are probes.
     ///
-    /// A probe's verdict is decided here, once: at once when it needs no
-    /// check run or every result it needs is cached (then
-    /// [`ProbeRequest::answer_now`] has the answer); otherwise the runs it
-    /// will wait for are found or started now, and
-    /// [`ProbeRequest::answer`] waits for them.
+    /// A probe's verdict is decided here, once, when it can be given at
+    /// once: it needs no check run, or every result it needs is cached
+    /// (then [`ProbeRequest::answer_now`] has the answer). Otherwise
+    /// [`ProbeRequest::answer`] runs the checks. Nothing is started or
+    /// spawned here: it needs no runtime.
     pub fn probe_request(
         &self,
         method: &Method,
@@ -191,7 +191,10 @@ where
     /// The answer: status, headers and body, running the checks the probe
     /// needs within its deadline.
     pub async fn answer(self) -> Response<Bytes> {
-        let verdict = self.probes.decided(self.decision).await;
+        let verdict = self
+            .probes
+            .decided(self.decision, &self.route.excluded)
+            .await;
         render_verdict(&verdict, &self.route, T::config())
     }
 }

@@ -15,7 +15,7 @@
 //!   business, not startup's.
 
 use crate::probe::{Probe, Target};
-use crate::probes::{Evaluation, HealthChecks, Pending, Probes, Selection};
+use crate::probes::{HealthChecks, Probes, Selection};
 use crate::report::Report;
 
 /// A probe's decision.
@@ -48,12 +48,12 @@ impl Verdict {
     }
 }
 
-/// A verdict, or what is left to wait for before it can be given.
+/// A verdict, or the target whose checks must run before it can be given.
 pub(crate) enum Decision {
     /// Decided: without a check run, or from every check's cached result.
     Now(Verdict),
-    /// The checks of `target` have runs to wait for.
-    Later(Target, Pending),
+    /// The checks of this target have to run (or be waited for).
+    Later(Target),
 }
 
 /// The checks a target runs.
@@ -88,26 +88,27 @@ where
         }
     }
 
-    /// The verdict on `target` as far as it can be given without waiting
-    /// (readiness skips the checks in `excluded`): settled, or judged from
-    /// every check's cached result; otherwise the runs it waits for have
-    /// been found or started.
+    /// The verdict on `target` if it can be given at once (readiness
+    /// skips the checks in `excluded`): settled, or judged from every
+    /// check's cached result. Starts and spawns nothing, so that adapters
+    /// may route a request wherever they like.
     pub(crate) fn decide(&self, target: Target, excluded: &[usize]) -> Decision {
         if let Some(verdict) = self.settled(target) {
             return Decision::Now(verdict);
         }
-        match self.begin(selection(target, excluded)) {
-            Evaluation::Done(report) => Decision::Now(self.judge(target, report)),
-            Evaluation::Pending(pending) => Decision::Later(target, pending),
+        match self.cached(selection(target, excluded)) {
+            Some(report) => Decision::Now(self.judge(target, report)),
+            None => Decision::Later(target),
         }
     }
 
-    /// The verdict a decision comes to, waiting for its runs if it must.
-    pub(crate) async fn decided(&self, decision: Decision) -> Verdict {
+    /// The verdict a decision comes to, running (or waiting for) the
+    /// checks it needs.
+    pub(crate) async fn decided(&self, decision: Decision, excluded: &[usize]) -> Verdict {
         match decision {
             Decision::Now(verdict) => verdict,
-            Decision::Later(target, pending) => {
-                let report = self.finish(pending).await;
+            Decision::Later(target) => {
+                let report = self.evaluate(selection(target, excluded)).await;
                 self.judge(target, report)
             }
         }
@@ -119,7 +120,7 @@ where
         allow(dead_code, reason = "used by the gRPC service")
     )]
     pub(crate) async fn verdict(&self, target: Target) -> Verdict {
-        self.decided(self.decide(target, &[])).await
+        self.decided(self.decide(target, &[]), &[]).await
     }
 
     /// The verdict on `target` from its checks' report.

@@ -1,11 +1,11 @@
 //! Evaluation of a probe's checks: concurrently, under the probe deadline,
 //! each through the runner (cache, single-flight, background snapshot).
 //!
-//! An evaluation has a synchronous first half ([`Probes::begin`]): every
-//! check's cached result, or the run to wait for. When every result came
-//! from the cache (the common case under a probe storm) the report is
-//! complete at once, with no future built or boxed; otherwise the
-//! [`Pending`] half waits for the runs.
+//! [`Probes::cached`] gives the report when every result it needs is
+//! cached (the common case under a probe storm), with no future built and
+//! nothing started. An evaluation proper has a synchronous first half
+//! (every check's cached result, or the run to wait for, found or started)
+//! and, when some run must be waited for, an asynchronous second.
 
 use std::sync::atomic::Ordering;
 
@@ -74,9 +74,24 @@ where
         }
     }
 
+    /// The report from every selected check's cached result, if each has
+    /// one; `None` otherwise, with nothing started or spawned, so that it
+    /// can be asked as a request is routed, in or out of a runtime.
+    pub(crate) fn cached(&self, selection: Selection<'_>) -> Option<Report> {
+        let config = T::config();
+        let now = Instant::now();
+        let mut checks = Vec::with_capacity(config.checks.len());
+        for index in (0..config.checks.len()).filter(|&i| selection.includes(config, i)) {
+            let check = &config.checks[index];
+            let ttl = limits::cache_ttl(config.cache_ttl, check.liveness);
+            checks.push(runner::cached(&*self.shared, index, check, ttl, now)?);
+        }
+        Some(self.conclude(Scope::of(selection, config), checks))
+    }
+
     /// The synchronous half of an evaluation: the report, if every check
     /// answered from its cache, or what is left to wait for.
-    pub(crate) fn begin(&self, selection: Selection<'_>) -> Evaluation {
+    fn begin(&self, selection: Selection<'_>) -> Evaluation {
         let config = T::config();
         self.start_background();
         let probe_start = Instant::now();
@@ -112,7 +127,7 @@ where
 
     /// The second half of an evaluation: waits for the runs, each under
     /// its own timeout and the probe deadline.
-    pub(crate) async fn finish(&self, pending: Pending) -> Report {
+    async fn finish(&self, pending: Pending) -> Report {
         let Pending {
             scope,
             parts,
@@ -179,7 +194,7 @@ impl Scope {
 }
 
 /// The first half of an evaluation, when some check has a run to wait for.
-pub(crate) enum Evaluation {
+enum Evaluation {
     /// Every check answered from its cache.
     Done(Report),
     /// Some check has a run to wait for: [`Probes::finish`] waits.
@@ -187,7 +202,7 @@ pub(crate) enum Evaluation {
 }
 
 /// What is left of an evaluation after its first half.
-pub(crate) struct Pending {
+struct Pending {
     scope: Scope,
     parts: Vec<Part>,
     probe_start: Instant,

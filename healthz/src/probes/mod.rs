@@ -21,7 +21,7 @@ use crate::runner::{Checks, Slot};
 mod background;
 mod evaluate;
 
-pub(crate) use evaluate::{Evaluation, Pending, Selection};
+pub(crate) use evaluate::Selection;
 
 /// A state type whose annotated fields are health checks.
 ///

@@ -121,6 +121,19 @@ enum Note {
     WrittenOff(Duration),
 }
 
+/// The answer for check `index` that needs no run: a cached result younger
+/// than `cache_ttl`, or a background check's latest one. Starts nothing,
+/// spawns nothing: it may be asked outside any runtime.
+pub(crate) fn cached<C: Checks>(
+    checks: &C,
+    index: usize,
+    check: &'static CheckConfig,
+    cache_ttl: Duration,
+    now: Instant,
+) -> Option<CheckReport> {
+    snapshot(&checks.slot(index).lock(), check, cache_ttl, now)
+}
+
 /// Looks up check `index` for a probe: a fresh cached result (or, for a
 /// background check, its latest one), the run in flight, or a new run.
 pub(crate) fn lookup<C: Checks>(
