@@ -146,7 +146,7 @@ pub use healthz_derive::HealthChecks;
 
 // The README's examples are compiled and run as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
 /// Items used by the code `#[derive(HealthChecks)]` generates. Not public
