@@ -48,9 +48,9 @@
 //! # }
 //! ```
 //!
-//! The repository's README has the whole reference: every endpoint's
-//! answers, every attribute and its default, and how to mount the layer in
-//! axum, hyper and tower.
+//! The [README](https://github.com/healthz-rs/healthz#readme) has the whole
+//! reference: every endpoint's answers, every attribute and its default,
+//! and how to mount the layer in axum, hyper and tower.
 //!
 //! # Architecture
 //!
