@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs everything CI runs: installs the test servers when missing, then
-# formatting, clippy, the docs build and every test.
+# formatting, clippy, the docs build, the packages and every test.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -25,6 +25,11 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 step "cargo doc as docs.rs builds it (--cfg docsrs)"
 RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
   cargo doc -p healthz -p healthz-derive --all-features --no-deps
+
+# What crates.io would get: both crates packaged, built from their
+# `.crate` files, and holding only the library's files.
+step "cargo package (healthz-derive, healthz)"
+bash scripts/package.sh
 
 # Every integration is behind a feature: each must build alone, and with
 # no feature at all. Clippy checks the declared rust-version
