@@ -20,7 +20,8 @@ step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 
 # docs.rs documents the library on nightly with every feature and
-# `--cfg docsrs` given to rustdoc; RUSTC_BOOTSTRAP=1 lets this stable
+# `--cfg docsrs` given to rustdoc (`[package.metadata.docs.rs]` of each
+# crate's Cargo.toml asks it for both); RUSTC_BOOTSTRAP=1 lets this stable
 # toolchain accept the nightly-only attributes that cfg turns on.
 step "cargo doc as docs.rs builds it (--cfg docsrs)"
 RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
