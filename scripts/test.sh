@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs everything CI runs: installs the test servers when missing, then
-# formatting, clippy, the docs build and every test.
+# formatting, clippy, the docs build, the packages and every test.
 # Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -20,11 +20,17 @@ step "cargo doc (warnings denied)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 
 # docs.rs documents the library on nightly with every feature and
-# `--cfg docsrs` given to rustdoc; RUSTC_BOOTSTRAP=1 lets this stable
+# `--cfg docsrs` given to rustdoc (`[package.metadata.docs.rs]` of each
+# crate's Cargo.toml asks it for both); RUSTC_BOOTSTRAP=1 lets this stable
 # toolchain accept the nightly-only attributes that cfg turns on.
 step "cargo doc as docs.rs builds it (--cfg docsrs)"
 RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
   cargo doc -p healthz -p healthz-derive --all-features --no-deps
+
+# What crates.io would get: both crates packaged, built from their
+# `.crate` files, and holding only the library's files.
+step "cargo package (healthz-derive, healthz)"
+bash scripts/package.sh
 
 # Every integration is behind a feature: each must build alone, and with
 # no feature at all. Clippy checks the declared rust-version

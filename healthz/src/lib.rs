@@ -48,9 +48,9 @@
 //! # }
 //! ```
 //!
-//! The repository's README has the whole reference: every endpoint's
-//! answers, every attribute and its default, and how to mount the layer in
-//! axum, hyper and tower.
+//! The [README](https://github.com/healthz-rs/healthz#readme) has the whole
+//! reference: every endpoint's answers, every attribute and its default,
+//! and how to mount the layer in axum, hyper and tower.
 //!
 //! # Architecture
 //!
@@ -149,7 +149,7 @@ pub use healthz_derive::HealthChecks;
 
 // The README's examples are compiled and run as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
 /// Items used by the code `#[derive(HealthChecks)]` generates. Not public

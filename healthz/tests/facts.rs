@@ -1,6 +1,8 @@
 //! Facts written in more than one place: `healthz/Cargo.toml`'s
 //! `[features]` is the source of the feature list, which the crate docs
-//! generate from its `##` lines and the README repeats in its tables.
+//! generate from its `##` lines and the README repeats in its tables; and
+//! the links of the READMEs and doc comments, which crates.io and docs.rs
+//! show away from the repository.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -98,5 +100,109 @@ fn the_readme_checks_table_names_only_features() {
     assert!(
         unknown.is_empty(),
         "README.md's checks table names features healthz does not have: {unknown:?}"
+    );
+}
+
+/// The targets of the links of a Markdown text outside its code blocks:
+/// `[text](target)`, images, `[label]: target` and HTML `href`/`src`.
+fn link_targets(markdown: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut in_code_block = false;
+    for line in markdown.lines().map(str::trim_start) {
+        if line.starts_with("```") {
+            in_code_block = !in_code_block;
+            continue;
+        }
+        if in_code_block {
+            continue;
+        }
+        let inline = line.split("](").skip(1).map(|rest| rest.split(')').next());
+        let html = ["href=\"", "src=\""]
+            .into_iter()
+            .flat_map(|attribute| line.split(attribute).skip(1))
+            .map(|rest| rest.split('"').next());
+        let definition = line
+            .strip_prefix('[')
+            .and_then(|rest| rest.split_once("]:"))
+            .map(|(_, rest)| rest.split_whitespace().next());
+        targets.extend(
+            inline
+                .chain(html)
+                .chain(definition)
+                .flatten()
+                .map(str::to_owned),
+        );
+    }
+    targets
+}
+
+/// A link that leaves the page for the web or stays on it: it works on
+/// crates.io and docs.rs as on the repository's page.
+fn works_anywhere(target: &str) -> bool {
+    ["https://", "http://", "mailto:", "#"]
+        .iter()
+        .any(|prefix| target.starts_with(prefix))
+}
+
+/// The doc comments of the Rust files under `directory`, each file's as
+/// one Markdown text.
+fn doc_comments(directory: &Path, docs: &mut Vec<(String, String)>) {
+    let entries = std::fs::read_dir(directory)
+        .unwrap_or_else(|error| panic!("{}: {error}", directory.display()));
+    for path in entries.map(|entry| entry.unwrap().path()) {
+        if path.is_dir() {
+            doc_comments(&path, docs);
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let markdown: Vec<&str> = text
+                .lines()
+                .map(str::trim_start)
+                .filter_map(|line| {
+                    line.strip_prefix("//!")
+                        .or_else(|| line.strip_prefix("///"))
+                })
+                .collect();
+            docs.push((path.display().to_string(), markdown.join("\n")));
+        }
+    }
+}
+
+/// crates.io shows the READMEs and docs.rs the doc comments away from the
+/// repository, where a relative link (`CONTRIBUTING.md`, `examples/…`)
+/// leads nowhere: link to `https://github.com/healthz-rs/healthz/blob/main/…`.
+#[test]
+fn no_link_works_only_in_the_repository() {
+    let mut broken = Vec::new();
+    for readme in ["README.md", "../healthz-derive/README.md"] {
+        let targets = link_targets(&read(readme));
+        assert!(!targets.is_empty(), "{readme}: no links parsed");
+        let relative = targets.into_iter().filter(|target| !works_anywhere(target));
+        broken.extend(relative.map(|target| format!("{readme}: {target}")));
+    }
+    // In doc comments a target without a scheme is an intra-doc link
+    // (`Probes::drain`, `self`); a path or a file name is not.
+    let mut docs = Vec::new();
+    for source in ["src", "../healthz-derive/src"] {
+        doc_comments(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join(source),
+            &mut docs,
+        );
+    }
+    for (file, markdown) in docs {
+        let file_like = |target: &String| {
+            target.contains('/')
+                || [".md", ".rs", ".toml", ".yaml"]
+                    .iter()
+                    .any(|ext| target.ends_with(ext))
+        };
+        let relative = link_targets(&markdown)
+            .into_iter()
+            .filter(|target| !works_anywhere(target) && file_like(target));
+        broken.extend(relative.map(|target| format!("{file}: {target}")));
+    }
+    assert!(
+        broken.is_empty(),
+        "links that only work in the repository (make them \
+         https://github.com/healthz-rs/healthz/blob/main/… links): {broken:#?}"
     );
 }
