@@ -102,6 +102,9 @@ fn accepts_json(headers: &HeaderMap) -> bool {
     let ranges = headers
         .get_all(ACCEPT)
         .iter()
+        // Without a JSON type, a value cannot ask for JSON: what the
+        // kubelet (`*/*`) and browsers send is passed over unparsed.
+        .filter(|value| mentions_json(value.as_bytes()))
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','));
     for range in ranges {
@@ -123,6 +126,11 @@ fn accepts_json(headers: &HeaderMap) -> bool {
         *best = (*best).max(quality);
     }
     json > 0 && json >= text
+}
+
+/// Whether `value` contains `json`, in any case.
+fn mentions_json(value: &[u8]) -> bool {
+    value.windows(4).any(|window| window.eq_ignore_ascii_case(b"json"))
 }
 
 /// A quality value (`1`, `0.5`, `0.001`) in thousandths; `None` if it is
