@@ -4,7 +4,7 @@
 //! ```text
 //! DATABASE_URL=postgres://app:secret@127.0.0.1:5432/app \
 //! MEMCACHE_URLS=memcache://127.0.0.1:11211,memcache://127.0.0.1:11212 \
-//! cargo run --example axum_postgres_memcached
+//! cargo run --example axum_postgres_memcached --features postgres
 //! ```
 //!
 //! The service starts even when PostgreSQL or memcached is down (the pool

@@ -5,8 +5,10 @@
 //! ```
 //!
 //! It keeps a SQLite database in a temporary file (no server to install).
-//! Set `DATABASE_URL` to use PostgreSQL, MySQL/MariaDB or another SQLite
-//! file, `MEMCACHE_URL` (`memcache://127.0.0.1:11211`) to add a memcached
+//! Set `DATABASE_URL` to use another SQLite file, or PostgreSQL or
+//! MySQL/MariaDB with their drivers built in (`--features postgres`,
+//! `--features mysql`; left out by default to keep the first build small),
+//! `MEMCACHE_URL` (`memcache://127.0.0.1:11211`) to add a memcached
 //! check, `BIND` to listen elsewhere than `127.0.0.1:8080`, `DRAIN_DELAY_MS`
 //! for how long it keeps serving, unready, after SIGTERM (default 15000:
 //! readiness every 5s, unready after 2 failures, plus one period).

@@ -2,7 +2,7 @@
 //! loopback and always against a baseline measured in the same run.
 //!
 //! ```text
-//! cargo build --release --example hyper --example axum_postgres_memcached
+//! cargo build --release --example hyper --example axum_postgres_memcached --features postgres
 //! cargo run --release -p healthz-bench -- run --wrk   # everything: the tables of BENCHMARKS.md
 //! cargo run --release -p healthz-bench -- serve layered  # one server (see serve.rs for the kinds)
 //! cargo run --release -p healthz-bench -- load 127.0.0.1:8080 /healthz --connections 16 --seconds 5

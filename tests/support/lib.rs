@@ -131,8 +131,11 @@ pub mod scenarios;
 pub mod servers;
 pub mod verdict;
 
-/// The binary of example `name`, as `cargo test` builds it beside the test
-/// binaries; built on demand when a test runs alone.
+/// The binary of example `name` (of the root package, `healthz-examples`),
+/// built with every feature (the tests run the quickstart on PostgreSQL)
+/// and the workspace's feature set, so that after
+/// `cargo test --workspace --all-features` this build is already fresh,
+/// and a binary left by a plain `cargo run --example` is never used.
 pub fn example_binary(name: &str) -> std::path::PathBuf {
     let test_binary = std::env::current_exe().expect("test binary path");
     let binary = test_binary
@@ -141,12 +144,20 @@ pub fn example_binary(name: &str) -> std::path::PathBuf {
         .expect("target dir")
         .join("examples")
         .join(name);
-    if !binary.is_file() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "--example", name])
-            .status()
-            .expect("run cargo build --example");
-        assert!(status.success(), "cargo build --example {name} failed");
-    }
+    let status = std::process::Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--quiet",
+            "--workspace",
+            "--all-features",
+            "--example",
+            name,
+        ])
+        .status()
+        .expect("run cargo build --example");
+    assert!(
+        status.success(),
+        "cargo build --workspace --all-features --example {name} failed"
+    );
     binary
 }

@@ -147,7 +147,7 @@ impl Bench {
             if server.is_none() {
                 println!(
                     "{name}: not built, skipped; build the examples first with \
-                     `cargo build --release --example hyper --example axum_postgres_memcached`"
+                     `cargo build --release --example hyper --example axum_postgres_memcached --features postgres`"
                 );
             }
             servers.push((*name, server));

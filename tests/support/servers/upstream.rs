@@ -21,7 +21,9 @@ fn binary() -> PathBuf {
         .ok()
         .and_then(|test| Some(test.parent()?.parent()?.join(name)))
         .filter(|path| path.is_file());
-    path.unwrap_or_else(|| panic!("`{name}` is not built; build it with: cargo build --bin {name}"))
+    path.unwrap_or_else(|| {
+        panic!("`{name}` is not built; build it with: cargo build -p healthz-tests --bin {name}")
+    })
 }
 
 impl ServerKind for Upstream {

@@ -10,7 +10,7 @@ use healthz::HealthChecks;
 
 const MANIFEST: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/examples/kubernetes/deployment.yaml"
+    "/../examples/kubernetes/deployment.yaml"
 );
 
 /// The validator's command, from PATH or pip's user directory.

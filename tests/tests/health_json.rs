@@ -1,5 +1,5 @@
 //! `application/health+json` bodies validate against a JSON Schema of the
-//! IETF draft's shape, kept in `tests/schemas/`, in every state a probe can
+//! IETF draft's shape, kept in `tests/tests/schemas/`, in every state a probe can
 //! be in.
 
 use std::process::{Command, Stdio};
