@@ -130,7 +130,9 @@ fn accepts_json(headers: &HeaderMap) -> bool {
 
 /// Whether `value` contains `json`, in any case.
 fn mentions_json(value: &[u8]) -> bool {
-    value.windows(4).any(|window| window.eq_ignore_ascii_case(b"json"))
+    value
+        .windows(4)
+        .any(|window| window.eq_ignore_ascii_case(b"json"))
 }
 
 /// A quality value (`1`, `0.5`, `0.001`) in thousandths; `None` if it is
