@@ -50,6 +50,18 @@ where
     addr
 }
 
+/// Serves the probes of `state` alone (an empty app behind the layer),
+/// showing the details to every caller: what most behaviour tests probe.
+pub async fn serve_probes<S>(state: &S) -> SocketAddr
+where
+    S: healthz::HealthChecks + Clone,
+{
+    let probes = state
+        .probes()
+        .with_details(healthz::details::Details::always());
+    serve(axum::Router::new().layer(probes)).await
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Reply {

@@ -211,14 +211,7 @@ async fn damping_rides_out_a_flap_and_needs_passes_to_recover() {
     let state = DampedState {
         db: Fake::new(Mode::Pass),
     };
-    let addr = serve(
-        axum::Router::new().layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        ),
-    )
-    .await;
+    let addr = support::serve_probes(&state).await;
     assert_eq!(get(addr, "/readiness").await.status, StatusCode::OK);
 
     state.db.set(Mode::Fail);
@@ -264,14 +257,7 @@ async fn without_damping_one_failure_fails() {
     let state = DampedDefault {
         db: Fake::new(Mode::Pass),
     };
-    let addr = serve(
-        axum::Router::new().layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        ),
-    )
-    .await;
+    let addr = support::serve_probes(&state).await;
     assert_eq!(get(addr, "/readiness").await.status, StatusCode::OK);
     state.db.set(Mode::Fail);
     assert_eq!(

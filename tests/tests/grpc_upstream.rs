@@ -14,9 +14,9 @@ use http::StatusCode;
 use support::backend::Backend;
 use support::fake::{Fake, Mode};
 use support::fault::{Fault, FaultProxy};
+use support::get;
 use support::servers::{Kind, Server};
 use support::verdict::{assert_no_secrets, SLACK};
-use support::{get, serve};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Channel;
 
@@ -73,14 +73,7 @@ async fn the_upstreams_health_service_decides_and_faults_fail_within_the_deadlin
         billing: Upstream::new(channel.clone(), "readiness"),
         unknown: Upstream::new(channel, "no.such.Service"),
     };
-    let addr = serve(
-        axum::Router::new().layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        ),
-    )
-    .await;
+    let addr = support::serve_probes(&state).await;
     let secrets = [
         upstream_addr.port().to_string(),
         proxy.addr().port().to_string(),

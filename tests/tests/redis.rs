@@ -192,14 +192,7 @@ async fn a_saturated_pool_is_busy_not_broken() {
         manager: manager(&url),
         pool: pool(&url, 1),
     };
-    let addr = serve(
-        axum::Router::new().layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        ),
-    )
-    .await;
+    let addr = support::serve_probes(&state).await;
     assert_recovers(addr, RECOVERY).await;
 
     let held = state.pool.get().await.unwrap();

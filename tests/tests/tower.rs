@@ -413,14 +413,7 @@ async fn concurrent_probes_share_one_run_of_each_check() {
         db: Fake::new(Mode::Slow),
         cache: Fake::new(Mode::Slow),
     };
-    let addr = serve(
-        Router::new().layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        ),
-    )
-    .await;
+    let addr = support::serve_probes(&state).await;
     let probes: Vec<_> = (0..200)
         .map(|_| tokio::spawn(async move { http_get(addr, "/readiness").await }))
         .collect();

@@ -149,14 +149,7 @@ where
         hang: check(upstream_addr, "/hang"),
         proxied: check(proxy.addr(), "/ok"),
     };
-    let addr = serve(
-        axum::Router::new().layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        ),
-    )
-    .await;
+    let addr = support::serve_probes(&state).await;
     let secrets = [
         URL_PASSWORD.to_owned(),
         "admin".to_owned(),

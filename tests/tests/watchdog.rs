@@ -10,7 +10,7 @@ use healthz::watchdog::Watchdog;
 use healthz::HealthChecks;
 use http::StatusCode;
 use support::fake::{Fake, Mode};
-use support::{get, serve};
+use support::get;
 
 const BOUND: Duration = Duration::from_secs(30);
 
@@ -42,14 +42,7 @@ async fn a_wedged_runtime_fails_liveness_and_recovers() {
         db: Fake::new(Mode::Pass),
     };
     state.runtime.start_on(app_runtime.handle());
-    let addr = serve(
-        axum::Router::new().layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        ),
-    )
-    .await;
+    let addr = support::serve_probes(&state).await;
     let live = liveness_until(addr, StatusCode::OK).await;
     assert_eq!(live.body, "OK");
 
@@ -93,14 +86,7 @@ async fn a_readiness_check_never_runs_for_liveness() {
         replica: Fake::new(Mode::Pass),
         settings: String::new(),
     };
-    let addr = serve(
-        axum::Router::new().layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        ),
-    )
-    .await;
+    let addr = support::serve_probes(&state).await;
     let reply = get(addr, "/healthz").await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
     assert_eq!(db.calls(), 0);

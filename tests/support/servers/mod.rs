@@ -8,8 +8,8 @@
 //! This file is the lifecycle every server goes through (init, spawn, wait
 //! until it answers, stop, kill, pause, restart), with the signals and
 //! waits on its processes in `process.rs`; what one kind of server does
-//! differently is a [`ServerKind`] in a file of its own. A new kind is that
-//! file, a [`Kind`] variant and its arm in [`Kind::flavor`].
+//! differently is a `ServerKind` in a file of its own. A new kind is that
+//! file, a [`Kind`] variant and its arm in `Kind::flavor`.
 
 use std::any::Any;
 use std::net::{SocketAddr, TcpListener, TcpStream};
