@@ -125,28 +125,16 @@ pub fn main(args: &[String]) {
     let mut axum_ok = axum_app(state.clone()).route("/healthz", get(|| async { "OK" }));
     let mut axum_headers =
         axum_app(state.clone()).route("/healthz", get(|| async { probe_like() }));
-    let mut axum_layered = axum_app(state.clone()).layer(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    );
+    let mut axum_layered = axum_app(state.clone()).layer(support::trusted(&state));
     let mut axum_identity_ok = axum_app(state.clone())
         .route("/healthz", get(|| async { "OK" }))
         .layer(tower::layer::util::Identity::new());
     let mut axum_outside = ServiceBuilder::new()
         .map_response(axum::response::IntoResponse::into_response)
-        .layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        )
+        .layer(support::trusted(&state))
         .service(axum_app(state.clone()));
     let mut axum_plain = axum_app(state.clone());
-    let mut axum_passthrough = axum_app(state.clone()).layer(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    );
+    let mut axum_passthrough = axum_app(state.clone()).layer(support::trusted(&state));
     let mut axum_identity = axum_app(state.clone()).layer(tower::layer::util::Identity::new());
     let mut variants: Vec<Variant> = vec![
         (

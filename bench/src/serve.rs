@@ -108,14 +108,7 @@ pub fn main(args: &[String]) {
             }
             "axum-layered" => {
                 let state = state();
-                axum_serve(
-                    axum_app(state.clone()).layer(
-                        state
-                            .probes()
-                            .with_details(healthz::details::Details::always()),
-                    ),
-                )
-                .await
+                axum_serve(axum_app(state.clone()).layer(support::trusted(&state))).await
             }
             "axum-outer" => {
                 // The layer around the whole Router rather than through
@@ -123,11 +116,7 @@ pub fn main(args: &[String]) {
                 let state = state();
                 let service = ServiceBuilder::new()
                     .map_response(axum::response::IntoResponse::into_response)
-                    .layer(
-                        state
-                            .probes()
-                            .with_details(healthz::details::Details::always()),
-                    )
+                    .layer(support::trusted(&state))
                     .service(axum_app(state));
                 let listener = bind().await;
                 let addr = listener.local_addr().unwrap();
@@ -149,14 +138,7 @@ pub fn main(args: &[String]) {
                     )
                     .init();
                 let state = state();
-                axum_serve(
-                    axum_app(state.clone()).layer(
-                        state
-                            .probes()
-                            .with_details(healthz::details::Details::always()),
-                    ),
-                )
-                .await
+                axum_serve(axum_app(state.clone()).layer(support::trusted(&state))).await
             }
             other => panic!("unknown server kind {other:?}"),
         };
@@ -346,11 +328,7 @@ where
         addr: listener.local_addr().unwrap().to_string(),
     });
     let service = ServiceBuilder::new()
-        .layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        )
+        .layer(support::trusted(&state))
         .service(tower::service_fn(hello));
     hyper_example_loop(listener, service, Builder::Http1)
 }

@@ -50,16 +50,24 @@ where
     addr
 }
 
-/// Serves the probes of `state` alone (an empty app behind the layer),
-/// showing the details to every caller: what most behaviour tests probe.
+/// The probes of `state`, showing the details to every caller: what the
+/// behaviour tests, which read them, mount.
+pub fn trusted<S>(state: &S) -> healthz::Probes<S>
+where
+    S: healthz::HealthChecks + Clone,
+{
+    state
+        .probes()
+        .with_details(healthz::details::Details::always())
+}
+
+/// Serves the [`trusted`] probes of `state` alone (an empty app behind the
+/// layer): what most behaviour tests probe.
 pub async fn serve_probes<S>(state: &S) -> SocketAddr
 where
     S: healthz::HealthChecks + Clone,
 {
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
-    serve(axum::Router::new().layer(probes)).await
+    serve(axum::Router::new().layer(trusted(state))).await
 }
 
 /// A response, read whole.

@@ -176,12 +176,7 @@ where
 #[tokio::test]
 async fn liveness_answers_ok_and_never_runs_a_check() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     for _ in 0..5 {
         let reply = http_get(addr, "/healthz").await;
         assert_eq!(reply.status, StatusCode::OK);
@@ -201,12 +196,7 @@ async fn liveness_answers_ok_and_never_runs_a_check() {
 #[tokio::test]
 async fn readiness_is_ok_when_every_check_passes() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     let reply = http_get(addr, "/readiness").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, "OK");
@@ -225,12 +215,7 @@ async fn readiness_is_ok_when_every_check_passes() {
 #[tokio::test]
 async fn readiness_fails_with_one_line_per_failing_check_and_no_private_detail() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     scenarios::readiness_fails_with_one_line_per_failing_check_and_no_private_detail(&state, addr)
         .await;
 }
@@ -238,36 +223,21 @@ async fn readiness_fails_with_one_line_per_failing_check_and_no_private_detail()
 #[tokio::test]
 async fn non_critical_and_busy_failures_keep_the_pod_ready() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     scenarios::non_critical_and_busy_failures_keep_the_pod_ready(&state, addr).await;
 }
 
 #[tokio::test]
 async fn verbose_lists_every_check() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     scenarios::verbose_lists_every_check(&state, addr).await;
 }
 
 #[tokio::test]
 async fn exclude_skips_checks_and_unknown_names_are_ignored() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     scenarios::exclude_skips_checks_and_unknown_names_are_ignored(&state, addr).await;
 }
 
@@ -275,12 +245,7 @@ async fn exclude_skips_checks_and_unknown_names_are_ignored() {
 async fn a_sub_path_runs_one_check() {
     let state = state();
     state.db.set(Mode::Fail);
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
 
     let reply = http_get(addr, "/readiness/cache").await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
@@ -307,12 +272,7 @@ async fn a_sub_path_runs_one_check() {
 #[tokio::test]
 async fn startup_opens_once_every_critical_check_has_passed_then_stays_open() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     scenarios::startup_opens_once_every_critical_check_has_passed_then_stays_open(&state, addr)
         .await;
 }
@@ -321,12 +281,7 @@ async fn startup_opens_once_every_critical_check_has_passed_then_stays_open() {
 async fn head_gets_the_same_status_and_headers_without_a_body() {
     let state = state();
     state.db.set(Mode::Fail);
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     for (path, status) in [
         ("/healthz", StatusCode::OK),
         ("/readiness", StatusCode::SERVICE_UNAVAILABLE),
@@ -358,12 +313,7 @@ async fn head_gets_the_same_status_and_headers_without_a_body() {
 #[tokio::test]
 async fn other_methods_and_paths_reach_the_app() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Open,
-    );
+    let addr = serve(support::trusted(&state), Auth::Open);
     let reply = send(addr, request(Method::POST, "/readiness")).await;
     assert_eq!(
         (reply.status, reply.body.as_str()),
@@ -402,12 +352,7 @@ async fn other_methods_and_paths_reach_the_app() {
 #[tokio::test]
 async fn app_bodies_and_headers_pass_through_unchanged() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Open,
-    );
+    let addr = serve(support::trusted(&state), Auth::Open);
     // A pattern that would show any reordering or loss, streamed back by
     // the app while it is still being read. Printable ASCII, because the
     // reply's body is read as text.
@@ -430,12 +375,7 @@ async fn app_bodies_and_headers_pass_through_unchanged() {
 #[tokio::test]
 async fn probes_are_answered_while_the_auth_middleware_fails() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     let reply = http_get(addr, "/").await;
     assert_eq!(
         (reply.status, reply.body.as_str()),
@@ -461,14 +401,7 @@ async fn probes_get_in_while_the_app_is_not_ready_and_app_requests_wait_for_it()
     let gate = Gate::new(true);
     // Without the probes answering ready, the worker would not even accept
     // the connection of a probe while the gate is closed.
-    let addr = serve_with(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Open,
-        gate.clone(),
-        1,
-    );
+    let addr = serve_with(support::trusted(&state), Auth::Open, gate.clone(), 1);
     assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
     assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
 
@@ -488,24 +421,14 @@ async fn probes_get_in_while_the_app_is_not_ready_and_app_requests_wait_for_it()
 #[tokio::test]
 async fn a_check_that_never_returns_fails_within_the_deadline() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Broken,
-    );
+    let addr = serve(support::trusted(&state), Auth::Broken);
     scenarios::a_check_that_never_returns_fails_within_the_deadline(&state, addr).await;
 }
 
 #[tokio::test]
 async fn a_panicking_check_fails_and_the_server_keeps_serving() {
     let state = state();
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Open,
-    );
+    let addr = serve(support::trusted(&state), Auth::Open);
     scenarios::a_panicking_check_fails_and_the_server_keeps_serving(&state, addr).await;
 }
 
@@ -525,14 +448,7 @@ async fn concurrent_probes_on_every_worker_share_one_run_of_each_check() {
         cache: Fake::new(Mode::Slow),
     };
     // Each actix worker is a runtime of its own; the run is shared anyway.
-    let addr = serve_with(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Open,
-        Gate::new(false),
-        2,
-    );
+    let addr = serve_with(support::trusted(&state), Auth::Open, Gate::new(false), 2);
     let probes: Vec<_> = (0..50)
         .map(|_| tokio::spawn(async move { http_get(addr, "/readiness").await }))
         .collect();
@@ -546,9 +462,7 @@ async fn concurrent_probes_on_every_worker_share_one_run_of_each_check() {
 #[tokio::test]
 async fn drain_fails_readiness_but_not_liveness_or_the_app() {
     let state = state();
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let addr = serve(probes.clone(), Auth::Open);
     assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
     probes.drain();
@@ -565,12 +479,7 @@ async fn drain_fails_readiness_but_not_liveness_or_the_app() {
 async fn json_is_chosen_by_accept_or_format() {
     let state = state();
     state.sessions.set(Mode::Fail);
-    let addr = serve(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-        Auth::Open,
-    );
+    let addr = serve(support::trusted(&state), Auth::Open);
     let reply = http_get(addr, "/readiness?format=json").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.header("content-type"), "application/health+json");

@@ -122,10 +122,7 @@ fn layered(
         db: std::sync::Arc::new(Db),
         cache: std::sync::Arc::new(Db),
     };
-    state
-        .probes()
-        .with_details(healthz::details::Details::always())
-        .layer(app())
+    support::trusted(&state).layer(app())
 }
 
 #[test]

@@ -87,9 +87,7 @@ async fn readiness_until(addr: std::net::SocketAddr, status: StatusCode) -> supp
 async fn background_probes_answer_from_the_snapshot_while_a_run_is_stuck() {
     let gate = Gate::open();
     let state = GatedState { db: gate.clone() };
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     probes.start_background();
     let addr = serve(axum::Router::new().layer(probes.clone())).await;
     readiness_until(addr, StatusCode::OK).await;
@@ -133,9 +131,7 @@ async fn a_stopped_scheduler_turns_readiness_stale() {
     let state = FastState {
         db: Fake::new(Mode::Pass),
     };
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let scheduler = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -280,9 +276,7 @@ async fn subscribers_see_each_change_once() {
     let state = DampedDefault {
         db: Fake::new(Mode::Pass),
     };
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let mut changes = probes.subscribe();
     let first = changes.borrow_and_update().clone();
     assert_eq!(first.status(), Status::Fail, "no result yet: {first:?}");

@@ -136,9 +136,7 @@ async fn next_within(
 #[tokio::test]
 async fn check_follows_the_checks_and_liveness_never_fails() {
     let state = state();
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let mut client = serve(health_server(probes.clone())).await;
 
     for service in ["", "readiness", "liveness"] {
@@ -201,12 +199,7 @@ async fn unknown_services_are_not_found() {
 async fn startup_opens_once_every_critical_check_has_passed() {
     let state = state();
     state.db.set(Mode::Fail);
-    let mut client = serve(health_server(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let mut client = serve(health_server(support::trusted(&state))).await;
 
     assert_eq!(check(&mut client, "startup").await, Ok(NotServing));
     state.db.set(Mode::Pass);
@@ -222,9 +215,7 @@ async fn startup_opens_once_every_critical_check_has_passed() {
 #[tokio::test]
 async fn watch_follows_readiness_and_ends_at_drain() {
     let state = state();
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     // The default interval: one second, since the cache is off.
     let mut client = serve(health_server(probes.clone())).await;
     let mut stream = watch(&mut client, "readiness").await;
@@ -251,9 +242,7 @@ async fn watch_follows_readiness_and_ends_at_drain() {
 #[tokio::test]
 async fn watch_sees_the_drain_at_once() {
     let state = state();
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let (_client, mut stream) = pushed_watch(&probes).await;
 
     probes.drain();
@@ -270,9 +259,7 @@ async fn watch_sees_the_drain_at_once() {
 #[tokio::test]
 async fn watch_liveness_never_changes_and_ends_at_drain() {
     let state = state();
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let service =
         HealthService::new(probes.clone()).with_watch_interval(Duration::from_millis(100));
     let mut client = serve(HealthServer::new(service)).await;
@@ -295,12 +282,8 @@ async fn watch_liveness_never_changes_and_ends_at_drain() {
 #[tokio::test]
 async fn watch_polls_at_its_interval_and_stops_when_the_client_goes_away() {
     let state = state();
-    let service = HealthService::new(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    )
-    .with_watch_interval(Duration::from_millis(100));
+    let service = HealthService::new(support::trusted(&state))
+        .with_watch_interval(Duration::from_millis(100));
     let mut client = serve(HealthServer::new(service)).await;
     let mut stream = watch(&mut client, "readiness").await;
     assert_eq!(next(&mut stream).await, Some(Serving));
@@ -332,9 +315,7 @@ async fn watch_polls_at_its_interval_and_stops_when_the_client_goes_away() {
 async fn a_failing_server_reports_not_serving_from_the_first_message() {
     let state = state();
     state.db.set(Mode::Fail);
-    let probes: Probes<AppState> = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes: Probes<AppState> = support::trusted(&state);
     let mut client = serve(health_server(probes)).await;
     let mut stream = watch(&mut client, "").await;
     assert_eq!(next(&mut stream).await, Some(NotServing));
@@ -347,9 +328,7 @@ async fn a_failing_server_reports_not_serving_from_the_first_message() {
 #[tokio::test]
 async fn watch_is_pushed_a_change_without_waiting_an_interval() {
     let state = state();
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let (_client, mut stream) = pushed_watch(&probes).await;
 
     state.db.set(Mode::Fail);
@@ -378,9 +357,7 @@ async fn watch_in_background_mode_is_fed_by_the_schedule() {
     let state = BackgroundState {
         db: Fake::new(Mode::Pass),
     };
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let (_client, mut stream) = pushed_watch(&probes).await;
 
     state.db.set(Mode::Fail);

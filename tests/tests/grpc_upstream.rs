@@ -53,11 +53,7 @@ async fn the_upstreams_health_service_decides_and_faults_fail_within_the_deadlin
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upstream_addr = listener.local_addr().unwrap();
-    let service = health_server(
-        upstream
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    );
+    let service = health_server(support::trusted(&upstream));
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(service)

@@ -142,13 +142,7 @@ async fn a_manager_on_a_half_open_socket_fails_until_the_socket_errors() {
     let server = Server::start(Kind::Redis);
     let proxy = FaultProxy::start(server.addr());
     let state = RedisPair::client(&server, proxy.addr()).await;
-    let addr = serve(app::<RedisPair, _>(
-        state.clone(),
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app::<RedisPair, _>(state.clone(), support::trusted(&state))).await;
     let secrets = secrets::<RedisPair>(&server, Some(&proxy));
     assert_recovers(addr, RECOVERY).await;
 

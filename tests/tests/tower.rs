@@ -52,12 +52,7 @@ fn open_app(probes: Probes<AppState>) -> Router {
 #[tokio::test]
 async fn liveness_answers_ok_and_never_runs_a_check() {
     let state = state();
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     for _ in 0..5 {
         let reply = http_get(addr, "/healthz").await;
         assert_eq!(reply.status, StatusCode::OK);
@@ -76,12 +71,7 @@ async fn liveness_answers_ok_and_never_runs_a_check() {
 #[tokio::test]
 async fn readiness_is_ok_when_every_check_passes() {
     let state = state();
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     let reply = http_get(addr, "/readiness").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, "OK");
@@ -99,12 +89,7 @@ async fn readiness_is_ok_when_every_check_passes() {
 #[tokio::test]
 async fn readiness_fails_with_one_line_per_failing_check_and_no_private_detail() {
     let state = state();
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     scenarios::readiness_fails_with_one_line_per_failing_check_and_no_private_detail(&state, addr)
         .await;
 }
@@ -112,36 +97,21 @@ async fn readiness_fails_with_one_line_per_failing_check_and_no_private_detail()
 #[tokio::test]
 async fn non_critical_and_busy_failures_keep_the_pod_ready() {
     let state = state();
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     scenarios::non_critical_and_busy_failures_keep_the_pod_ready(&state, addr).await;
 }
 
 #[tokio::test]
 async fn verbose_lists_every_check() {
     let state = state();
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     scenarios::verbose_lists_every_check(&state, addr).await;
 }
 
 #[tokio::test]
 async fn exclude_skips_checks_and_unknown_names_are_ignored() {
     let state = state();
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     scenarios::exclude_skips_checks_and_unknown_names_are_ignored(&state, addr).await;
 }
 
@@ -149,12 +119,7 @@ async fn exclude_skips_checks_and_unknown_names_are_ignored() {
 async fn a_sub_path_runs_one_check() {
     let state = state();
     state.db.set(Mode::Fail);
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
 
     let reply = http_get(addr, "/readiness/cache").await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
@@ -183,12 +148,7 @@ async fn a_sub_path_runs_one_check() {
 async fn a_sub_path_fails_for_a_failing_non_critical_check() {
     let state = state();
     state.replica.set(Mode::Fail);
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
 
     let reply = http_get(addr, "/readiness").await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
@@ -244,12 +204,7 @@ async fn a_panic_while_building_the_check_is_caught_like_one_while_running_it() 
 #[tokio::test]
 async fn startup_opens_once_every_critical_check_has_passed_then_stays_open() {
     let state = state();
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     scenarios::startup_opens_once_every_critical_check_has_passed_then_stays_open(&state, addr)
         .await;
 }
@@ -258,12 +213,7 @@ async fn startup_opens_once_every_critical_check_has_passed_then_stays_open() {
 async fn head_gets_the_same_status_and_headers_without_a_body() {
     let state = state();
     state.db.set(Mode::Fail);
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     for (path, status) in [
         ("/healthz", StatusCode::OK),
         ("/readiness", StatusCode::SERVICE_UNAVAILABLE),
@@ -286,12 +236,7 @@ async fn head_gets_the_same_status_and_headers_without_a_body() {
 #[tokio::test]
 async fn other_methods_and_paths_reach_the_app() {
     let state = state();
-    let addr = serve(open_app(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(open_app(support::trusted(&state))).await;
     let reply = send(addr, request(Method::POST, "/readiness")).await;
     assert_eq!(
         (reply.status, reply.body.as_str()),
@@ -324,12 +269,7 @@ async fn other_methods_and_paths_reach_the_app() {
 #[tokio::test]
 async fn probes_are_answered_while_the_auth_layer_fails() {
     let state = state();
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     assert_eq!(
         http_get(addr, "/").await.status,
         StatusCode::INTERNAL_SERVER_ERROR
@@ -358,11 +298,7 @@ async fn probes_are_answered_while_an_inner_concurrency_limit_is_saturated() {
     );
     // One request at a time, shared by every connection.
     let limited = tower::ServiceBuilder::new()
-        .layer(
-            state
-                .probes()
-                .with_details(healthz::details::Details::always()),
-        )
+        .layer(support::trusted(&state))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(1))
         .service(app);
     let addr = serve(limited).await;
@@ -389,12 +325,7 @@ async fn probes_are_answered_while_an_inner_concurrency_limit_is_saturated() {
 #[tokio::test]
 async fn a_check_that_never_returns_fails_within_the_deadline() {
     let state = state();
-    let addr = serve(app_with_broken_auth(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(app_with_broken_auth(support::trusted(&state))).await;
     scenarios::a_check_that_never_returns_fails_within_the_deadline(&state, addr).await;
 }
 
@@ -431,11 +362,7 @@ async fn results_are_reused_for_the_cache_ttl_through_oneshot() {
         db: Fake::new(Mode::Pass),
         cache: Fake::new(Mode::Pass),
     };
-    let app = Router::new().layer(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    );
+    let app = Router::new().layer(support::trusted(&state));
     for _ in 0..10 {
         let response = app
             .clone()
@@ -450,12 +377,7 @@ async fn results_are_reused_for_the_cache_ttl_through_oneshot() {
 #[tokio::test]
 async fn a_panicking_check_fails_and_the_server_keeps_serving() {
     let state = state();
-    let addr = serve(open_app(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(open_app(support::trusted(&state))).await;
     scenarios::a_panicking_check_fails_and_the_server_keeps_serving(&state, addr).await;
 }
 
@@ -504,11 +426,9 @@ impl<T> futures_util::Stream for ReceiverStream<T> {
 #[tokio::test]
 async fn large_streamed_bodies_pass_through_byte_for_byte() {
     let state = state();
-    let app = Router::new().route("/echo", post(echo)).layer(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    );
+    let app = Router::new()
+        .route("/echo", post(echo))
+        .layer(support::trusted(&state));
     let addr = serve(app).await;
 
     // 8 MiB of a pattern that would show any reordering or loss, sent in
@@ -555,9 +475,7 @@ async fn large_streamed_bodies_pass_through_byte_for_byte() {
 #[tokio::test]
 async fn drain_fails_readiness_but_not_liveness_or_the_app() {
     let state = state();
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let addr = serve(open_app(probes.clone())).await;
     assert_eq!(http_get(addr, "/readiness").await.status, StatusCode::OK);
     probes.drain();
@@ -581,9 +499,7 @@ async fn drain_fails_readiness_but_not_liveness_or_the_app() {
 async fn draining_answers_at_once_even_with_a_hung_dependency() {
     let state = state();
     state.db.set(Mode::Hang);
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let addr = serve(open_app(probes.clone())).await;
     probes.drain();
     let reply = http_get(addr, "/readiness").await;
@@ -603,12 +519,7 @@ async fn draining_answers_at_once_even_with_a_hung_dependency() {
 async fn json_is_chosen_by_accept_or_format() {
     let state = state();
     state.sessions.set(Mode::Fail);
-    let addr = serve(open_app(
-        state
-            .probes()
-            .with_details(healthz::details::Details::always()),
-    ))
-    .await;
+    let addr = serve(open_app(support::trusted(&state))).await;
     let reply = http_get(addr, "/readiness?format=json").await;
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.header("content-type"), "application/health+json");
@@ -642,9 +553,7 @@ async fn json_is_chosen_by_accept_or_format() {
 fn a_run_lost_with_its_runtime_does_not_wedge_the_check() {
     let state = state();
     state.db.set(Mode::Hang);
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let runtime = || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -671,9 +580,7 @@ fn a_run_lost_with_its_runtime_does_not_wedge_the_check() {
 #[test]
 fn a_run_stranded_on_a_stalled_runtime_is_replaced() {
     let state = state();
-    let probes = state
-        .probes()
-        .with_details(healthz::details::Details::always());
+    let probes = support::trusted(&state);
     let (stalled_tx, stalled_rx) = std::sync::mpsc::channel();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let stalled_probes = probes.clone();
