@@ -28,6 +28,25 @@ pub enum Fault {
     /// existing connections become black holes for good, as with `Silent`.
     /// What a Kubernetes Service with no endpoints looks like from a pod.
     HangConnect,
+    /// Forwards both ways, every chunk held back this long in each
+    /// direction (a round trip takes twice as long more): a dependency
+    /// slow but alive.
+    Latency(Duration),
+}
+
+impl Fault {
+    /// Whether bytes go through (possibly late).
+    fn forwards(self) -> bool {
+        matches!(self, Fault::Pass | Fault::Latency(_))
+    }
+
+    /// How long each forwarded chunk is held back.
+    fn delay(self) -> Option<Duration> {
+        match self {
+            Fault::Latency(delay) => Some(delay),
+            _ => None,
+        }
+    }
 }
 
 /// A fault proxy on a loopback port, run on its own thread so that faults
@@ -150,7 +169,7 @@ async fn run(
     loop {
         let fault = *faults.borrow_and_update();
         match fault {
-            Fault::Pass | Fault::Reset | Fault::Silent => {
+            Fault::Pass | Fault::Latency(_) | Fault::Reset | Fault::Silent => {
                 hang_listener = None;
                 fillers.clear();
                 if listener.is_none() {
@@ -241,7 +260,7 @@ async fn connection(
         Fault::Reset => return reset(client),
         Fault::Silent | Fault::HangConnect => return swallow(client, holes).await,
         Fault::Refuse => return,
-        Fault::Pass => {}
+        Fault::Pass | Fault::Latency(_) => {}
     }
     let Ok(Ok(mut server)) =
         tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(target)).await
@@ -253,7 +272,7 @@ async fn connection(
     loop {
         let fault = *faults.borrow_and_update();
         match fault {
-            Fault::Pass => {}
+            Fault::Pass | Fault::Latency(_) => {}
             Fault::Reset => {
                 reset(server);
                 return reset(client);
@@ -267,7 +286,8 @@ async fn connection(
         tokio::select! {
             read = client.read(&mut from_client) => match read {
                 Ok(0) | Err(_) => return,
-                Ok(n) => if *faults.borrow() == Fault::Pass {
+                Ok(n) => if faults.borrow().forwards() {
+                    hold_back(&faults).await;
                     if server.write_all(&from_client[..n]).await.is_err() { return }
                     let mut forwarded = forwarded.lock().unwrap();
                     // Bounded: a long test through the proxy must not grow it forever.
@@ -278,10 +298,21 @@ async fn connection(
             },
             read = server.read(&mut from_server) => match read {
                 Ok(0) | Err(_) => return,
-                Ok(n) => if *faults.borrow() == Fault::Pass && client.write_all(&from_server[..n]).await.is_err() { return },
+                Ok(n) => if faults.borrow().forwards() {
+                    hold_back(&faults).await;
+                    if client.write_all(&from_server[..n]).await.is_err() { return }
+                },
             },
             changed = faults.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// Waits as long as a [`Fault::Latency`] holds each chunk back.
+async fn hold_back(faults: &watch::Receiver<Fault>) {
+    let delay = faults.borrow().delay();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
     }
 }
 
