@@ -301,9 +301,7 @@ impl<'a> Check<'a> {
                 .map_or_else(|| keys::BUSY_LIMIT.default_nanos(), |limit| limit.nanos),
             with: attrs.with.clone(),
             interval,
-            fail_after: attrs
-                .fail_after
-                .unwrap_or_else(|| Threshold::Failures(keys::FAIL_AFTER.default_count())),
+            fail_after: attrs.fail_after.unwrap_or(Threshold::Patience),
             recover_after: attrs
                 .recover_after
                 .as_ref()

@@ -34,6 +34,8 @@ pub(crate) struct Count {
 pub(crate) enum Threshold {
     Failures(u32),
     Failing(u64),
+    /// No `fail_after`: as long as the check's client waits itself.
+    Patience,
 }
 
 /// The probe a check runs in: the `probe` key of a field.
@@ -334,7 +336,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "zero fail_after: write at least `fail_after = 1` (the default)",
+                "zero fail_after: write at least `fail_after = 1`",
                 "expected a number of consecutive passes such as `recover_after = 2`",
                 "unknown probe `startup`: a check runs in one of `probe = \"readiness\"` (the \
                  default), `probe = \"liveness\"`",

@@ -71,6 +71,7 @@ fn check_config(krate: &Path, check: &Check<'_>) -> TokenStream {
             let nanos = duration(nanos);
             quote!(#krate::__private::FailAfter::Failing(#nanos))
         }
+        Threshold::Patience => quote!(#krate::__private::FailAfter::Patience),
     };
     let recover_after = Literal::u32_unsuffixed(check.recover_after);
     let liveness = check.probe == CheckProbe::Liveness;
@@ -293,7 +294,7 @@ mod tests {
             }
         });
         let none = ":: core :: option :: Option :: None";
-        let once = ":: healthz :: __private :: FailAfter :: Failures (1)";
+        let patience = ":: healthz :: __private :: FailAfter :: Patience";
         for expected in [
             format!(
                 "const __HEALTHZ_CONFIG : :: healthz :: __private :: Config = :: healthz :: \
@@ -312,7 +313,7 @@ mod tests {
                     ("critical", "true"),
                     ("busy_limit", &nanos("15_000_000_000")),
                     ("interval", none),
-                    ("fail_after", once),
+                    ("fail_after", patience),
                     ("recover_after", "1"),
                     ("liveness", "false"),
                 ]),
@@ -322,7 +323,7 @@ mod tests {
                     ("critical", "false"),
                     ("busy_limit", &nanos("60_000_000_000")),
                     ("interval", none),
-                    ("fail_after", once),
+                    ("fail_after", patience),
                     ("recover_after", "1"),
                     ("liveness", "false"),
                 ]),
@@ -430,6 +431,7 @@ mod tests {
             "false",
             "FailAfter",
             "Failures",
+            "Patience",
             "CheckFuture",
             "run_with",
             "no_such_check",
@@ -488,7 +490,7 @@ mod tests {
             // The struct's interval does not make a liveness check run in
             // the background.
             "interval : :: core :: option :: Option :: None , fail_after : :: healthz :: \
-             __private :: FailAfter :: Failures (1) , recover_after : 1 , liveness : true ,"
+             __private :: FailAfter :: Patience , recover_after : 1 , liveness : true ,"
                 .to_owned(),
             "startup_path : \"/startupz\" , jitter : false , checks : __HEALTHZ_CHECKS".to_owned(),
             "2 => :: healthz :: __private :: run_local (& self . runtime) ,".to_owned(),

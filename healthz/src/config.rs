@@ -15,7 +15,8 @@ pub struct Config {
     /// Deadline of a whole readiness or startup probe
     /// ([`DEFAULT_PROBE_TIMEOUT`](Self::DEFAULT_PROBE_TIMEOUT) unless set).
     pub probe_timeout: Duration,
-    /// How long a check result is reused; zero disables the cache
+    /// How long a check result is reused, counted from when its run
+    /// began; zero disables the cache
     /// ([`DEFAULT_CACHE_TTL`](Self::DEFAULT_CACHE_TTL) unless set).
     pub cache_ttl: Duration,
     /// Path of the liveness probe (`/healthz` by default).
@@ -72,12 +73,34 @@ pub struct CheckConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FailAfter {
-    /// After this many consecutive failed runs (`fail_after = 3`). The
-    /// default, 1, fails on the first.
+    /// No `fail_after` (the default): as long as the check's client itself
+    /// keeps the app's requests waiting for the dependency
+    /// ([`Check::patience`](crate::Check::patience), such as a sqlx pool's
+    /// `acquire_timeout`), as [`Failing`](Self::Failing) that long would;
+    /// at the first failed run when the client does not wait. An outage
+    /// the app's own requests wait out does not take the pod out of
+    /// rotation, and one they do not is reported as soon as theirs fail.
+    Patience,
+    /// After this many consecutive failed runs (`fail_after = 3`); 1
+    /// fails on the first.
     Failures(u32),
     /// After failing, with no pass in between, for this long
     /// (`fail_after = "10s"`).
     Failing(Duration),
+}
+
+impl FailAfter {
+    /// The rule in force for a check whose client has `patience`
+    /// ([`Patience`](Self::Patience) resolved; any other rule as it is).
+    pub(crate) fn with_patience(self, patience: Option<Duration>) -> FailAfter {
+        match (self, patience) {
+            (FailAfter::Patience, Some(patience)) if !patience.is_zero() => {
+                FailAfter::Failing(patience)
+            }
+            (FailAfter::Patience, _) => FailAfter::Failures(1),
+            (rule, _) => rule,
+        }
+    }
 }
 
 impl CheckConfig {

@@ -166,6 +166,7 @@ pub mod __private {
 
     /// Runs a field's [`Check`] impl.
     pub fn run<'a, C: Check + ?Sized>(value: &'a C) -> CheckFuture<'a> {
+        crate::check::note_patience(value.patience());
         if !value.is_configured() {
             return Box::pin(async { Err(CheckError::not_configured()) });
         }

@@ -40,7 +40,7 @@ fn derive_defaults_are_the_documented_constants() {
     assert!(db.critical);
     assert_eq!(db.busy_limit, CheckConfig::DEFAULT_BUSY_LIMIT);
     assert_eq!(db.interval, None);
-    assert_eq!(db.fail_after, FailAfter::Failures(1));
+    assert_eq!(db.fail_after, FailAfter::Patience);
     assert_eq!(db.recover_after, 1);
     // `probe = "readiness"` unless the field says otherwise.
     assert!(!db.liveness);

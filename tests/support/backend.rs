@@ -1,6 +1,7 @@
 //! One suite for every backend: the fault matrix under the app's own load,
-//! a stalled server under that load, and, for pools, a saturated pool that
-//! is busy rather than broken. A backend's test file fills in [`Backend`]
+//! a stalled server under that load, a seeded chaos campaign scored
+//! against the app's own requests ([`crate::chaos`]), and, for pools, a
+//! saturated pool that is busy rather than broken. A backend's test file fills in [`Backend`]
 //! (how to start its server, build its client and serve its app route) and
 //! stamps the tests with [`backend_suite!`](crate::backend_suite); what it
 //! proves beyond that stays in that file.
@@ -62,6 +63,12 @@ pub trait Backend: 'static {
     /// What one request of the app's route does with the client (such as a
     /// `SELECT 1` through the pool); true when it worked.
     fn request(client: Self::Client) -> impl Future<Output = bool> + Send;
+
+    /// The client's patience ([`healthz::Check::patience`]): without
+    /// `fail_after`, readiness holds a failure that long before it counts.
+    fn patience(_client: &Self::Client) -> Option<Duration> {
+        None
+    }
 
     /// The app's own use of the client once the dependency is back: must
     /// work (no stranded permit, no dead connection handed out).
@@ -158,8 +165,8 @@ pub async fn every_fault_under_load<B: Backend>() {
 }
 
 /// [`every_fault_under_load`] with the probes of `state` (such as a
-/// background-mode state), which must turn unready within `lag` of each
-/// fault.
+/// background-mode state), which must turn unready within `lag` (and the
+/// client's [patience](Backend::patience)) of each fault.
 pub async fn every_fault_under_load_of<B, S>(state: impl Fn(&B::Client) -> S, lag: Duration)
 where
     B: Backend,
@@ -168,6 +175,7 @@ where
     let mut server = Server::start(B::KIND);
     let proxy = FaultProxy::start(server.addr());
     let client = B::client(&server, proxy.addr()).await;
+    let lag = lag + B::patience(&client).unwrap_or_default();
     let probes = state(&client)
         .probes()
         .with_details(healthz::details::Details::always());
@@ -186,7 +194,8 @@ where
 
 /// [`Backend::assert_unready`], once readiness has seen the fault: at once
 /// for on-demand checks (`lag` zero), within `lag` and the slack for a
-/// background check, whose next run has to come first.
+/// background check, whose next run has to come first, or a client whose
+/// patience holds the failure.
 async fn unready_within<B: Backend>(addr: SocketAddr, secrets: &[String], lag: Duration) {
     if !lag.is_zero() {
         crate::verdict::until_status(
@@ -202,8 +211,8 @@ async fn unready_within<B: Backend>(addr: SocketAddr, secrets: &[String], lag: D
 
 /// The server stops answering (SIGSTOP: connections are accepted, requests
 /// taken, nothing answers) while the app's own requests run: readiness
-/// fails within the deadline; once the server answers again, readiness
-/// and the app come back.
+/// fails within the deadline (after the client's patience); once the
+/// server answers again, readiness and the app come back.
 pub async fn stall_under_load<B: Backend>() {
     let server = Server::start(B::KIND);
     let client = B::client(&server, server.addr()).await;
@@ -217,9 +226,10 @@ pub async fn stall_under_load<B: Backend>() {
     let secrets = secrets::<B>(&server, None);
     let load = AppLoad::once_ready(addr, B::ROUTE, B::APP_CLIENTS, B::RECOVERY).await;
 
+    let lag = B::patience(&client).unwrap_or_default();
     server.pause();
     for _ in 0..3 {
-        B::assert_unready(addr, &secrets).await;
+        unready_within::<B>(addr, &secrets, lag).await;
     }
     server.unpause();
     assert_recovers(addr, B::RECOVERY).await;
@@ -302,9 +312,19 @@ macro_rules! backend_suite {
             async fn a_saturated_pool_is_busy_not_broken() {
                 $crate::backend::saturated_pool_is_busy::<$backend>().await;
             }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_seeded_chaos_campaign_under_the_apps_own_load() {
+                $crate::chaos::campaign_pool::<$backend>().await;
+            }
         });
     };
     ($module:ident: $backend:ty) => {
-        $crate::backend_suite!(@module $module: $backend {});
+        $crate::backend_suite!(@module $module: $backend {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_seeded_chaos_campaign_under_the_apps_own_load() {
+                $crate::chaos::campaign::<$backend>().await;
+            }
+        });
     };
 }

@@ -143,6 +143,7 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 }
 
 pub mod backend;
+pub mod chaos;
 pub mod fake;
 pub mod fault;
 pub mod load;

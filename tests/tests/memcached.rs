@@ -348,3 +348,76 @@ fn a_call_stuck_for_good_is_written_off_and_readiness_recovers() {
     });
     drop(runtime);
 }
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "300ms", cache = "0s")]
+struct SlowState {
+    #[healthz(name = "cache", timeout = "200ms")]
+    sessions: MemcacheClient,
+}
+
+/// One of two servers slow but answering (every chunk 150 ms late each
+/// way: a round trip ~300 ms, past the check's 200 ms, within the client's
+/// 1 s): the app's own reads and writes on both servers are served, so
+/// readiness stays 200 and reports the cache degraded, `slow`. The same
+/// server silent past the client's timeout is down: 503. Seen failing
+/// before the rule (every server within the check's deadline): 503 for as
+/// long as the server was slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_server_among_two_is_degraded_and_a_silent_one_down() {
+    let fast = Server::start(Kind::Memcached);
+    let slow = Server::start(Kind::Memcached);
+    let proxy = FaultProxy::start(slow.addr());
+    let cache = connect_lazy(
+        &[&fast.url(), &slow.url_via(proxy.addr())],
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let addr = support::serve_probes(&SlowState {
+        sessions: cache.clone(),
+    })
+    .await;
+    assert_recovers(addr, RECOVERY).await;
+
+    proxy.set(Fault::Latency(Duration::from_millis(150)));
+    let app = cache.client().clone();
+    tokio::task::spawn_blocking(move || {
+        for key in 0..16 {
+            let key = format!("key-{key}");
+            app.set(&key, "value", 60).expect("set on a slow server");
+            let value: Option<String> = app.get(&key).expect("get on a slow server");
+            assert_eq!(value.as_deref(), Some("value"));
+        }
+    })
+    .await
+    .expect("the app's own requests");
+    let degraded = "[~]cache degraded: slow: a memcached server answers slowly\n\
+                    readiness check passed";
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    while answers.len() < 6 && started.elapsed() < RECOVERY {
+        let reply = get(addr, "/readiness?verbose").await;
+        answers.push((reply.status, reply.body));
+    }
+    // The first run after the change may find the server silent as yet;
+    // from then on it has answered, slowly.
+    assert!(
+        answers[1..]
+            .iter()
+            .all(|(status, body)| *status == http::StatusCode::OK && body == degraded),
+        "{answers:?}"
+    );
+
+    proxy.set(Fault::Silent);
+    support::verdict::until_status(
+        addr,
+        "/readiness",
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        RECOVERY,
+    )
+    .await;
+    proxy.set(Fault::Pass);
+    proxy.reset_black_holes();
+    assert_recovers(addr, RECOVERY).await;
+    app_round_trip(&cache);
+}

@@ -28,10 +28,13 @@ impl Backend for Nats {
     type Client = async_nats::Client;
     type State = State;
 
-    /// As an app connects: it starts while the server is down.
+    /// As an app connects: it starts while the server is down, and its
+    /// requests wait for a reconnect less long than the app's own bound
+    /// (the patience readiness holds a failure for).
     async fn client(_: &Server, addr: SocketAddr) -> async_nats::Client {
         async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(1))
+            .request_timeout(Some(Duration::from_millis(1_500)))
             .retry_on_initial_connect()
             .connect(format!("nats://{addr}"))
             .await
@@ -42,6 +45,10 @@ impl Backend for Nats {
         State {
             events: client.clone(),
         }
+    }
+
+    fn patience(client: &async_nats::Client) -> Option<Duration> {
+        healthz::Check::patience(client)
     }
 
     async fn request(client: async_nats::Client) -> bool {

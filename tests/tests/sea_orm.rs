@@ -38,14 +38,16 @@ impl Backend for SeaOrm {
 
     /// A connection as an application opens one: lazy (the app starts
     /// while the database is down), with an acquire timeout longer than the
-    /// probe deadline (the check's own deadline must bound it).
+    /// probe deadline (the check's own deadline must bound it) and shorter
+    /// than the app's bound on a request (readiness holds a failure that
+    /// long: the pool's patience).
     async fn client(server: &Server, addr: SocketAddr) -> DatabaseConnection {
         let mut options = ConnectOptions::new(server.url_via(addr));
         options
             .max_connections(POOL_SIZE)
             .min_connections(0)
             .connect_timeout(Duration::from_secs(2))
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_millis(1_500))
             .connect_lazy(true)
             .sqlx_logging(false);
         Database::connect(options).await.expect("connect lazily")
@@ -53,6 +55,10 @@ impl Backend for SeaOrm {
 
     fn state(db: &DatabaseConnection) -> State {
         State { db: db.clone() }
+    }
+
+    fn patience(db: &DatabaseConnection) -> Option<Duration> {
+        healthz::Check::patience(db)
     }
 
     async fn request(db: DatabaseConnection) -> bool {
@@ -97,6 +103,8 @@ async fn closed_and_disconnected_connections_fail() {
     .await;
     assert_recovers(addr, SeaOrm::RECOVERY).await;
     db.close_by_ref().await.expect("close");
+    // At once: a closed pool fails every acquire at once, so it has no
+    // patience to hold the failure for.
     let reply = get(addr, "/readiness").await;
     assert_eq!(
         (reply.status, reply.body.as_str()),

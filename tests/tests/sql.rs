@@ -43,11 +43,21 @@ struct BackgroundState<P> {
     db: P,
 }
 
+/// The same, failing on the first failed run rather than after the pool's
+/// patience: what the tests of the pooled rule itself (detached, stranded,
+/// busy) time.
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "500ms", cache = "0s")]
+struct StrictState<P> {
+    #[healthz(fail_after = 1)]
+    db: P,
+}
+
 /// The same, with a short `busy_limit`.
 #[derive(Clone, HealthChecks)]
 #[healthz(timeout = "500ms", cache = "0s")]
 struct StuckState<P> {
-    #[healthz(busy_limit = "2s")]
+    #[healthz(busy_limit = "2s", fail_after = 1)]
     db: P,
 }
 
@@ -69,12 +79,13 @@ macro_rules! sql_suite {
 
             type Pool = sqlx::Pool<sqlx::$db>;
 
-            fn pool(url: &str, max: u32, test_before_acquire: bool) -> Pool {
+            /// The app's pool. Its `acquire_timeout` is longer than the
+            /// probe deadline: the check's own deadline must be what bounds
+            /// it.
+            fn pool(url: &str, max: u32, test_before_acquire: bool, acquire: Duration) -> Pool {
                 sqlx::pool::PoolOptions::<sqlx::$db>::new()
                     .max_connections(max)
-                    // Longer than the probe deadline: the check's own
-                    // deadline must be what bounds it.
-                    .acquire_timeout(Duration::from_secs(5))
+                    .acquire_timeout(acquire)
                     .test_before_acquire(test_before_acquire)
                     .connect_lazy(url)
                     .expect("pool options")
@@ -104,11 +115,17 @@ macro_rules! sql_suite {
                 type State = SqlState<Pool>;
 
                 async fn client(server: &Server, addr: SocketAddr) -> Pool {
-                    pool(&server.url_via(addr), POOL_SIZE, true)
+                    // Shorter than the app's own bound on a request: it is
+                    // the patience readiness holds a failure for.
+                    pool(&server.url_via(addr), POOL_SIZE, true, Duration::from_millis(1_500))
                 }
 
                 fn state(pool: &Pool) -> SqlState<Pool> {
                     SqlState { db: pool.clone() }
+                }
+
+                fn patience(pool: &Pool) -> Option<Duration> {
+                    healthz::Check::patience(pool)
                 }
 
                 async fn request(pool: Pool) -> bool {
@@ -167,11 +184,12 @@ macro_rules! sql_suite {
             async fn fixture(max: u32, stuck: bool) -> Fixture {
                 let server = Server::start($kind);
                 let proxy = FaultProxy::start(server.addr());
-                let pool = pool(&server.url_via(proxy.addr()), max, false);
+                // Long enough that stuck queries keep every connection.
+                let pool = pool(&server.url_via(proxy.addr()), max, false, Duration::from_secs(5));
                 let app = if stuck {
                     app::<Sql, _>(pool.clone(), StuckState { db: pool.clone() }.probes().with_details(healthz::details::Details::always()))
                 } else {
-                    app::<Sql, _>(pool.clone(), Sql::state(&pool).probes().with_details(healthz::details::Details::always()))
+                    app::<Sql, _>(pool.clone(), StrictState { db: pool.clone() }.probes().with_details(healthz::details::Details::always()))
                 };
                 let addr = serve(app).await;
                 let secrets = secrets::<Sql>(&server, Some(&proxy));

@@ -70,7 +70,8 @@ pub(crate) const BUSY_LIMIT: Key = key("busy_limit", NON_ZERO, Some("15s"));
 pub(crate) const WITH: Key = key("with", Kind::Function, None);
 /// The struct's `interval` by default.
 pub(crate) const CHECK_INTERVAL: Key = key("interval", NON_ZERO, None);
-pub(crate) const FAIL_AFTER: Key = key("fail_after", Kind::Threshold, Some("1"));
+/// By default, the check's client's patience (`Check::patience`), else 1.
+pub(crate) const FAIL_AFTER: Key = key("fail_after", Kind::Threshold, None);
 pub(crate) const RECOVER_AFTER: Key = key("recover_after", Kind::Count, Some("1"));
 pub(crate) const PROBE: Key = key("probe", Kind::CheckProbe, Some("readiness"));
 

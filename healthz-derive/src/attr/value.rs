@@ -250,7 +250,14 @@ fn count_value(cx: &Ctxt, value: &Expr, key: &Key) -> Option<Count> {
         Ok(0) => {
             cx.error_spanned_by(
                 number,
-                format!("zero {name}: write at least `{name} = 1` (the default)"),
+                format!(
+                    "zero {name}: write at least `{name} = 1`{}",
+                    if key.default == Some("1") {
+                        " (the default)"
+                    } else {
+                        ""
+                    }
+                ),
             );
             Some(Count {
                 value: 0,

@@ -16,6 +16,7 @@ use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -69,7 +70,29 @@ pub(crate) struct InFlight(pub(crate) Arc<()>);
 /// connection, say), one per check of a `Probes`. Runs of one check never
 /// overlap, so a check takes its state out at the start and puts it back.
 #[derive(Default)]
-pub(crate) struct Local(Mutex<Option<Box<dyn Any + Send>>>);
+pub(crate) struct Local {
+    state: Mutex<Option<Box<dyn Any + Send>>>,
+    /// The client's patience, as the check's latest run found it.
+    patience: Mutex<Option<Duration>>,
+}
+
+impl Local {
+    /// The patience of the check's client ([`crate::Check::patience`]), as
+    /// its latest run found it.
+    pub(crate) fn patience(&self) -> Option<Duration> {
+        *self.patience.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Records the patience of the client the current run checks.
+pub(crate) fn note_patience(patience: Option<Duration>) {
+    let _ = RUN.try_with(|run| {
+        *run.local
+            .patience
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = patience;
+    });
+}
 
 /// The deadline of the check run in progress: a check that holds a resource
 /// it must release properly (a pooled connection in the middle of a query)
@@ -99,7 +122,11 @@ pub(crate) fn config() -> Option<&'static CheckConfig> {
 /// deadline drops it instead, which closes whatever it held.
 pub(crate) fn take_local<L: Default + Send + 'static>() -> L {
     RUN.try_with(|run| {
-        let mut local = run.local.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut local = run
+            .local
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         local
             .take()
             .and_then(|state| state.downcast::<L>().ok())
@@ -113,7 +140,10 @@ pub(crate) fn take_local<L: Default + Send + 'static>() -> L {
 /// Keeps `state` for the next run of the current check.
 pub(crate) fn put_local<L: Send + 'static>(state: L) {
     let _ = RUN.try_with(|run| {
-        *run.local.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(state));
+        *run.local
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Box::new(state));
     });
 }
 

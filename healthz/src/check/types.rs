@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A dependency that can be asked whether it is ready to serve.
 ///
@@ -53,6 +54,19 @@ pub trait Check: Send + Sync {
     fn is_configured(&self) -> bool {
         true
     }
+
+    /// How long the client itself keeps the app's own requests waiting for
+    /// the dependency before they fail, if it does: a sqlx pool spends its
+    /// `acquire_timeout` retrying a refused connect, so an app's request
+    /// rides out an outage shorter than that. `None` (the default) for a
+    /// client whose requests fail at once.
+    ///
+    /// A check without `fail_after` holds a failure that long before it
+    /// counts ([`FailAfter::Patience`](crate::FailAfter::Patience)):
+    /// readiness is then no stricter than the app it speaks for.
+    fn patience(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl<T: Check + ?Sized> Check for &T {
@@ -62,6 +76,10 @@ impl<T: Check + ?Sized> Check for &T {
 
     fn is_configured(&self) -> bool {
         (**self).is_configured()
+    }
+
+    fn patience(&self) -> Option<Duration> {
+        (**self).patience()
     }
 }
 
@@ -73,6 +91,10 @@ impl<T: Check + ?Sized> Check for Box<T> {
     fn is_configured(&self) -> bool {
         (**self).is_configured()
     }
+
+    fn patience(&self) -> Option<Duration> {
+        (**self).patience()
+    }
 }
 
 impl<T: Check + ?Sized> Check for Arc<T> {
@@ -82,6 +104,10 @@ impl<T: Check + ?Sized> Check for Arc<T> {
 
     fn is_configured(&self) -> bool {
         (**self).is_configured()
+    }
+
+    fn patience(&self) -> Option<Duration> {
+        (**self).patience()
     }
 }
 
@@ -97,6 +123,10 @@ impl<T: Check> Check for Option<T> {
 
     fn is_configured(&self) -> bool {
         self.as_ref().is_some_and(Check::is_configured)
+    }
+
+    fn patience(&self) -> Option<Duration> {
+        self.as_ref().and_then(Check::patience)
     }
 }
 

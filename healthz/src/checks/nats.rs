@@ -4,9 +4,15 @@
 //! returns once the bytes are written, not once the server has answered.)
 //!
 //! The client reconnects by itself; the check reports what it finds in the
-//! meantime and passes again once the client is back. Build the client
-//! with `ConnectOptions::retry_on_initial_connect()` so that the app starts
-//! while the server is down, and a `connection_timeout`.
+//! meantime and passes again once the client is back. The app's own
+//! publishes wait for the reconnect meanwhile, so readiness holds a failure
+//! for the client's request timeout before it counts (its patience; set
+//! `fail_after` to choose otherwise). Build the client with
+//! `ConnectOptions::retry_on_initial_connect()` so that the app starts
+//! while the server is down, a `connection_timeout`, and a
+//! `request_timeout` as long as your app's requests may wait.
+
+use std::time::Duration;
 
 use async_nats::connection::State;
 use async_nats::RequestErrorKind;
@@ -38,5 +44,12 @@ impl crate::Check for async_nats::Client {
             Err(_elapsed) => Err(CheckError::timed_out(NATS)
                 .with_detail("the server did not answer the round trip before the deadline")),
         }
+    }
+
+    /// The client's request timeout (`ConnectOptions::request_timeout`,
+    /// 10 s unless set): while the client reconnects, the app's publishes
+    /// and flushes wait for it, and its requests wait that long.
+    fn patience(&self) -> Option<Duration> {
+        self.timeout()
     }
 }

@@ -10,6 +10,8 @@
 //! sqlx check instead: failed connections detached, busy only when proven
 //! on a spare connection.
 
+use std::time::Duration;
+
 use sea_orm::DatabaseConnection;
 #[cfg(any(
     feature = "sea-orm-postgres",
@@ -40,6 +42,26 @@ impl crate::Check for DatabaseConnection {
             _ => {}
         }
         ping(self).await
+    }
+
+    /// The sqlx pool's (its `acquire_timeout`), on a pool-backed
+    /// connection; `None` otherwise.
+    fn patience(&self) -> Option<Duration> {
+        match &self.inner {
+            #[cfg(feature = "sea-orm-postgres")]
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
+                crate::Check::patience(self.get_postgres_connection_pool())
+            }
+            #[cfg(feature = "sea-orm-mysql")]
+            DatabaseConnectionType::SqlxMySqlPoolConnection(_) => {
+                crate::Check::patience(self.get_mysql_connection_pool())
+            }
+            #[cfg(feature = "sea-orm-sqlite")]
+            DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
+                crate::Check::patience(self.get_sqlite_connection_pool())
+            }
+            _ => None,
+        }
     }
 }
 

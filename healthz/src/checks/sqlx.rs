@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use super::pool::{self, Acquired, PooledBackend};
 use crate::check::CheckError;
@@ -101,6 +102,15 @@ macro_rules! pool_check {
         {
             async fn check(&self) -> Result<(), CheckError> {
                 pool::check(self).await
+            }
+
+            /// The pool's `acquire_timeout`: sqlx spends it retrying a
+            /// refused connect, and a connect that does not answer waits
+            /// for it, so the app's own requests ride out an outage that
+            /// short (a reset connection fails them at once). None once the
+            /// pool is closed: every acquire fails at once then.
+            fn patience(&self) -> Option<Duration> {
+                (!self.is_closed()).then(|| self.options().get_acquire_timeout())
             }
         }
     };

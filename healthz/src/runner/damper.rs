@@ -5,6 +5,8 @@
 //! established state, and must not make a pod that starts with its
 //! database down look ready, nor keep one that starts healthy unready.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
 use crate::config::{CheckConfig, FailAfter};
@@ -21,17 +23,21 @@ pub(crate) struct Damper {
     failing_since: Option<Instant>,
     /// Consecutive passing runs.
     passes: u32,
+    /// The check's client's patience, as its latest run found it.
+    patience: Option<Duration>,
 }
 
 impl Damper {
-    /// Records a run's outcome, finished at `now`, and returns how damping
-    /// holds the check after it.
+    /// Records a run's outcome, finished at `now` by a check whose client
+    /// has `patience`, and returns how damping holds the check after it.
     pub(crate) fn record(
         &mut self,
         check: &CheckConfig,
         outcome: &Outcome,
         now: Instant,
+        patience: Option<Duration>,
     ) -> Damping {
+        self.patience = patience;
         let (next, damping) = self.after(check, outcome, now);
         *self = next;
         damping
@@ -57,11 +63,12 @@ impl Damper {
                     (next, Damping::Steady)
                 }
                 Some(false) => {
-                    let reached = match check.fail_after {
+                    let reached = match check.fail_after.with_patience(self.patience) {
                         FailAfter::Failures(count) => next.failures >= count,
                         FailAfter::Failing(duration) => {
                             now.saturating_duration_since(since) >= duration
                         }
+                        FailAfter::Patience => true,
                     };
                     if reached {
                         next.down = Some(true);
@@ -126,7 +133,7 @@ mod tests {
         let mut damper = Damper::default();
         let now = Instant::now();
         for outcome in [Outcome::Pass, fail(), Outcome::Pass, fail(), fail()] {
-            assert_eq!(damper.record(&check, &outcome, now), Damping::Steady);
+            assert_eq!(damper.record(&check, &outcome, now, None), Damping::Steady);
         }
     }
 
@@ -135,15 +142,21 @@ mod tests {
         let check = check(FailAfter::Failures(3), 2);
         let mut damper = Damper::default();
         let now = Instant::now();
-        assert_eq!(damper.record(&check, &Outcome::Pass, now), Damping::Steady);
         assert_eq!(
-            damper.record(&check, &fail(), now),
+            damper.record(&check, &Outcome::Pass, now, None),
+            Damping::Steady
+        );
+        assert_eq!(
+            damper.record(&check, &fail(), now, None),
             Damping::Holding { failures: 1 }
         );
         // A pass in between starts the count again.
-        assert_eq!(damper.record(&check, &Outcome::Pass, now), Damping::Steady);
         assert_eq!(
-            damper.record(&check, &fail(), now),
+            damper.record(&check, &Outcome::Pass, now, None),
+            Damping::Steady
+        );
+        assert_eq!(
+            damper.record(&check, &fail(), now, None),
             Damping::Holding { failures: 1 }
         );
         assert_eq!(
@@ -151,26 +164,29 @@ mod tests {
             Damping::Holding { failures: 2 }
         );
         assert_eq!(
-            damper.record(&check, &fail(), now),
+            damper.record(&check, &fail(), now, None),
             Damping::Holding { failures: 2 }
         );
-        assert_eq!(damper.record(&check, &fail(), now), Damping::Steady);
+        assert_eq!(damper.record(&check, &fail(), now, None), Damping::Steady);
         assert_eq!(
-            damper.record(&check, &Outcome::Pass, now),
+            damper.record(&check, &Outcome::Pass, now, None),
             Damping::Recovering {
                 passes: 1,
                 needed: 2
             }
         );
-        assert_eq!(damper.record(&check, &fail(), now), Damping::Steady);
+        assert_eq!(damper.record(&check, &fail(), now, None), Damping::Steady);
         assert_eq!(
-            damper.record(&check, &Outcome::Pass, now),
+            damper.record(&check, &Outcome::Pass, now, None),
             Damping::Recovering {
                 passes: 1,
                 needed: 2
             }
         );
-        assert_eq!(damper.record(&check, &Outcome::Pass, now), Damping::Steady);
+        assert_eq!(
+            damper.record(&check, &Outcome::Pass, now, None),
+            Damping::Steady
+        );
     }
 
     #[test]
@@ -178,14 +194,18 @@ mod tests {
         let check = check(FailAfter::Failing(Duration::from_secs(10)), 1);
         let mut damper = Damper::default();
         let start = Instant::now();
-        damper.record(&check, &Outcome::Pass, start);
+        damper.record(&check, &Outcome::Pass, start, None);
         for (seconds, expected) in [
             (0, Damping::Holding { failures: 1 }),
             (5, Damping::Holding { failures: 2 }),
             (10, Damping::Steady),
         ] {
             let at = start + Duration::from_secs(seconds);
-            assert_eq!(damper.record(&check, &fail(), at), expected, "{seconds}s");
+            assert_eq!(
+                damper.record(&check, &fail(), at, None),
+                expected,
+                "{seconds}s"
+            );
         }
     }
 
@@ -194,16 +214,19 @@ mod tests {
         let check = check(FailAfter::Failures(3), 3);
         let now = Instant::now();
         let mut damper = Damper::default();
-        assert_eq!(damper.record(&check, &fail(), now), Damping::Steady);
+        assert_eq!(damper.record(&check, &fail(), now, None), Damping::Steady);
         assert_eq!(
-            damper.record(&check, &Outcome::Pass, now),
+            damper.record(&check, &Outcome::Pass, now, None),
             Damping::Recovering {
                 passes: 1,
                 needed: 3
             }
         );
         let mut damper = Damper::default();
-        assert_eq!(damper.record(&check, &Outcome::Pass, now), Damping::Steady);
+        assert_eq!(
+            damper.record(&check, &Outcome::Pass, now, None),
+            Damping::Steady
+        );
     }
 
     #[test]
@@ -214,12 +237,51 @@ mod tests {
         };
         let mut damper = Damper::default();
         let now = Instant::now();
-        damper.record(&check, &Outcome::Pass, now);
-        damper.record(&check, &fail(), now);
-        assert_eq!(damper.record(&check, &busy, now), Damping::Steady);
+        damper.record(&check, &Outcome::Pass, now, None);
+        damper.record(&check, &fail(), now, None);
+        assert_eq!(damper.record(&check, &busy, now, None), Damping::Steady);
         assert_eq!(
-            damper.record(&check, &fail(), now),
+            damper.record(&check, &fail(), now, None),
             Damping::Holding { failures: 1 }
         );
+    }
+
+    #[test]
+    fn patience_holds_a_failure_as_long_as_the_client_waits() {
+        let check = check(FailAfter::Patience, 1);
+        let patience = Some(Duration::from_secs(2));
+        let start = Instant::now();
+        let mut damper = Damper::default();
+        assert_eq!(
+            damper.record(&check, &Outcome::Pass, start, patience),
+            Damping::Steady
+        );
+        assert_eq!(
+            damper.record(&check, &fail(), start, patience),
+            Damping::Holding { failures: 1 }
+        );
+        let later = start + Duration::from_millis(1_900);
+        assert_eq!(
+            damper.record(&check, &fail(), later, patience),
+            Damping::Holding { failures: 2 }
+        );
+        let past = start + Duration::from_secs(2);
+        assert_eq!(
+            damper.record(&check, &fail(), past, patience),
+            Damping::Steady
+        );
+        assert_eq!(damper.peek_failure(&check, past), Damping::Steady);
+    }
+
+    #[test]
+    fn without_patience_the_default_fails_at_once() {
+        let check = check(FailAfter::Patience, 1);
+        let now = Instant::now();
+        let mut damper = Damper::default();
+        assert_eq!(
+            damper.record(&check, &Outcome::Pass, now, None),
+            Damping::Steady
+        );
+        assert_eq!(damper.record(&check, &fail(), now, None), Damping::Steady);
     }
 }

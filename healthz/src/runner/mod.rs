@@ -52,6 +52,11 @@ pub(crate) trait Checks: Send + Sync + 'static {
 #[derive(Clone)]
 pub(crate) struct Finished {
     report: CheckReport,
+    /// When its run began: the cache TTL and staleness count from here, so
+    /// that a result is never served more than the TTL after the moment it
+    /// describes. A run that took its whole deadline to fail (a silent
+    /// server) is not then reused for a full TTL more, past a recovery;
+    /// runs still start at most one per TTL.
     at: Instant,
 }
 
@@ -196,7 +201,9 @@ pub(crate) fn refresh<C: Checks>(
         Some(receiver)
     } else if held_back(&mut state, check, now, &mut notes) {
         let outcome = Outcome::timed_out(check.timeout);
-        let damping = state.damper.record(check, &outcome, now);
+        let damping = state
+            .damper
+            .record(check, &outcome, now, slot.local.patience());
         state.last = Some(Finished {
             report: report(check, outcome, Duration::ZERO, damping),
             at: now,

@@ -63,9 +63,10 @@ impl<C: Checks> Run<C> {
             ),
             Err(_elapsed) => (Outcome::timed_out(check.timeout), None),
         };
+        let finished_at = Instant::now();
         let mut finished = Finished {
             report: report(check, outcome, latency, Damping::Steady),
-            at: Instant::now(),
+            at: started,
         };
         #[cfg(feature = "metrics")]
         crate::metrics::record_run(check.name, &finished.report.outcome, latency);
@@ -86,10 +87,12 @@ impl<C: Checks> Run<C> {
                     written_off: false,
                 });
             }
-            finished.report.damping =
-                state
-                    .damper
-                    .record(check, &finished.report.outcome, finished.at);
+            finished.report.damping = state.damper.record(
+                check,
+                &finished.report.outcome,
+                finished_at,
+                self.local.patience(),
+            );
             Some(state.last.replace(finished.clone()))
         } else {
             // Replaced as stranded: a newer run owns the slot.

@@ -44,8 +44,8 @@ fn main() {
         [
             ("db", Some(Duration::from_secs(5)), FailAfter::Failures(3), 2, false),
             ("cache", Some(Duration::from_secs(60)), FailAfter::Failing(Duration::from_secs(10)), 1, false),
-            ("runtime", None, FailAfter::Failures(1), 1, true),
-            ("runtime-arc", None, FailAfter::Failures(1), 1, true),
+            ("runtime", None, FailAfter::Patience, 1, true),
+            ("runtime-arc", None, FailAfter::Patience, 1, true),
         ]
     );
     assert_eq!(config.checks[0].stale_after(), Some(Duration::from_secs(15)));

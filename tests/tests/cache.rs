@@ -1,0 +1,106 @@
+//! How long a result stands for the dependency, on a paused clock (every
+//! instant exact): a cached result expires one TTL after its run *began*,
+//! and a client's patience holds a failure before readiness counts it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use healthz::{Check, CheckError, HealthChecks, Status};
+use support::fake::{Fake, Mode};
+use tokio::time::Instant;
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "300ms", cache = "1s")]
+struct Cached {
+    #[healthz(fail_after = 1)]
+    db: Fake,
+}
+
+/// A run that took its whole deadline to fail (a silent server) is not
+/// reused a full TTL after it ended: the cache counts from the moment the
+/// run began, so a recovery is seen one TTL after that, not later.
+#[tokio::test(start_paused = true)]
+async fn a_cached_failure_expires_one_ttl_after_its_run_began() {
+    let db = Fake::new(Mode::Hang);
+    let probes = Cached { db: db.clone() }.probes();
+    let start = Instant::now();
+    assert_eq!(probes.readiness().await.status(), Status::Fail);
+    assert_eq!(start.elapsed(), Duration::from_millis(300));
+    db.set(Mode::Pass);
+
+    tokio::time::sleep_until(start + Duration::from_millis(999)).await;
+    assert_eq!(probes.readiness().await.status(), Status::Fail, "cached");
+    assert_eq!(db.calls(), 1);
+
+    tokio::time::sleep_until(start + Duration::from_secs(1)).await;
+    assert_eq!(probes.readiness().await.status(), Status::Pass);
+    assert_eq!(db.calls(), 2, "one run per TTL");
+}
+
+/// A dependency whose client keeps the app's requests waiting for it,
+/// as a sqlx pool does for its `acquire_timeout`.
+#[derive(Clone, Default)]
+struct Patient {
+    down: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl Check for Patient {
+    async fn check(&self) -> Result<(), CheckError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            Err(CheckError::unavailable(CheckError::DATABASE))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn patience(&self) -> Option<Duration> {
+        Some(Duration::from_secs(2))
+    }
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "300ms", cache = "0s")]
+struct Waits {
+    #[healthz]
+    db: Patient,
+    #[healthz(fail_after = 1)]
+    strict: Patient,
+}
+
+/// Without `fail_after`, a failure counts once it has lasted the client's
+/// patience: until then readiness stays 200 and reports the check held
+/// (the app's own requests are still waiting, and would be served by a
+/// recovery); `fail_after = 1` fails at once.
+#[tokio::test(start_paused = true)]
+async fn a_failure_counts_once_it_outlasts_the_clients_patience() {
+    let waits = Waits {
+        db: Patient::default(),
+        strict: Patient::default(),
+    };
+    let probes = waits.probes();
+    assert_eq!(probes.readiness().await.status(), Status::Pass);
+
+    waits.db.down.store(true, Ordering::SeqCst);
+    let failed = Instant::now();
+    let report = probes.readiness().await;
+    assert_eq!(report.status(), Status::Warn, "{report:?}");
+    tokio::time::sleep_until(failed + Duration::from_millis(1_999)).await;
+    assert_eq!(probes.readiness().await.status(), Status::Warn);
+    tokio::time::sleep_until(failed + Duration::from_secs(2)).await;
+    assert_eq!(probes.readiness().await.status(), Status::Fail);
+
+    // Back before its patience ran out: never unready.
+    waits.db.down.store(false, Ordering::SeqCst);
+    assert_eq!(probes.readiness().await.status(), Status::Pass);
+    waits.db.down.store(true, Ordering::SeqCst);
+    assert_eq!(probes.readiness().await.status(), Status::Warn);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    waits.db.down.store(false, Ordering::SeqCst);
+    assert_eq!(probes.readiness().await.status(), Status::Pass);
+
+    waits.strict.down.store(true, Ordering::SeqCst);
+    assert_eq!(probes.readiness().await.status(), Status::Fail);
+}
