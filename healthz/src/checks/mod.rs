@@ -20,6 +20,8 @@ pub mod http;
 mod lapin;
 #[cfg(feature = "memcache")]
 pub mod memcache;
+#[cfg(feature = "mysql-async")]
+mod mysql_async;
 #[cfg(feature = "async-nats")]
 mod nats;
 mod pool;
