@@ -2,35 +2,37 @@
 //! under the pooled rule of `super::pool`.
 //!
 //! - A connection whose query failed or did not answer before the deadline
-//!   is **disconnected**, never handed back as it is: mysql_async's pool
-//!   resets a returned connection with no timeout (a dead socket would hold
-//!   its slot), and a query cut short leaves its reply unread on the
-//!   socket. A disconnected connection is discarded by the pool, which
-//!   opens a new one on demand.
+//!   is never handed back as it is: mysql_async marks a connection
+//!   disconnected for the length of each command, and clears the mark only
+//!   when the command ends with an answer, so the pool discards a
+//!   connection whose query was cut short at the deadline or failed on the
+//!   socket, and opens a new one on demand. Dropping it detaches it.
 //! - Busy is proven on a spare connection opened outside the pool. The
 //!   pool keeps its options to itself, so the spare is opened with the
 //!   options of the last connection the pool lent the check: until the
 //!   pool has lent it one, a saturated pool cannot be shown busy and fails.
 //!
-//! mysql_async has no connect timeout: bound your own `get_conn` calls
-//! (`tokio::time::timeout`), set `tcp_keepalive`, and keep
+//! The check's own `get_conn` is dropped at its deadline when the pool
+//! gives it nothing in time, as any bounded wait is: see below for what
+//! that can cost a request queued behind it.
+//!
+//! mysql_async has no connect timeout, and its pool loses a wakeup when a
+//! `get_conn` it woke is dropped (the requests queued behind it then wait
+//! beside idle connections until another connection comes back): bound
+//! your requests' waits by running `get_conn` in a task of its own
+//! (`tokio::spawn(pool.get_conn())`) and timing out the wait for the task
+//! rather than cancelling the `get_conn`, set `tcp_keepalive`, and keep
 //! `prefer_socket(false)` when the server is reached through a proxy or a
 //! Service address (mysql_async otherwise switches a connection to the
 //! server's Unix socket when it finds one on the same host). `Pool::new`
 //! connects nothing, so the application starts while the database is down.
 
 use std::ops::{Deref, DerefMut};
-use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 
 use super::pool::{self, Acquired, PooledBackend};
 use crate::check::CheckError;
-
-/// How long a detached connection may take to say goodbye (`COM_QUIT`)
-/// before its socket is closed anyway; the pool has discarded it from the
-/// first poll on.
-const QUIT_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn unavailable(detail: impl std::fmt::Display + Send + Sync + 'static) -> CheckError {
     CheckError::unavailable(CheckError::DATABASE).with_detail(detail)
@@ -94,16 +96,14 @@ impl PooledBackend for mysql_async::Pool {
         mysql_async::Conn::new(opts).await.map_err(unavailable)
     }
 
-    fn ping(
-        connection: &mut mysql_async::Conn,
-    ) -> impl std::future::Future<Output = Result<(), CheckError>> + Send + '_ {
-        async move { connection.query_drop("SELECT 1").await.map_err(unavailable) }
+    async fn ping(connection: &mut mysql_async::Conn) -> Result<(), CheckError> {
+        connection.query_drop("SELECT 1").await.map_err(unavailable)
     }
 
     fn detach(lent: Lent) {
-        // `disconnect` marks the connection disconnected on its first poll,
-        // so that the pool discards it whatever happens to the `COM_QUIT`.
-        tokio::spawn(tokio::time::timeout(QUIT_TIMEOUT, lent.0.disconnect()));
+        // Still marked disconnected by the query that failed or was cut
+        // short: the pool discards it (see the module documentation).
+        drop(lent);
     }
 
     fn in_use(&self) -> String {
