@@ -9,6 +9,8 @@
 //! `pool` for the rule every pooled backend follows (`pool::deadpool` runs
 //! it on any deadpool pool).
 
+#[cfg(feature = "bb8")]
+pub mod bb8;
 mod deadline;
 #[cfg(feature = "fred")]
 mod fred;
