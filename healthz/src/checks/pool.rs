@@ -294,7 +294,9 @@ fn proof_starts(started: Instant, deadline: Instant, looks_saturated: bool) -> I
 #[cfg(any(
     feature = "deadpool-redis",
     feature = "deadpool-postgres",
-    feature = "deadpool-lapin"
+    feature = "deadpool-lapin",
+    feature = "diesel-async-postgres",
+    feature = "diesel-async-mysql"
 ))]
 pub(crate) trait DeadpoolBackend:
     deadpool::managed::Manager<Type: Send, Error: Display + Send + Sync + 'static> + Sized
@@ -316,7 +318,9 @@ pub(crate) trait DeadpoolBackend:
 #[cfg(any(
     feature = "deadpool-redis",
     feature = "deadpool-postgres",
-    feature = "deadpool-lapin"
+    feature = "deadpool-lapin",
+    feature = "diesel-async-postgres",
+    feature = "diesel-async-mysql"
 ))]
 impl<M> PooledBackend for deadpool::managed::Pool<M, M::Lent>
 where
