@@ -126,6 +126,8 @@ pub mod limits;
 pub mod listener;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(feature = "poem")]
+pub mod poem;
 mod probe;
 mod probes;
 mod report;
