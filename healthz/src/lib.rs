@@ -58,7 +58,7 @@
 //! only from the modules below it and from the leaves every layer shares
 //! (`config`, [`probe`](Probe), [`limits`]):
 //!
-//! 1. **Adapters** — [`layer`] (tower) and `actix` ask
+//! 1. **Adapters** — [`layer`] (tower), `actix` and `poem` ask
 //!    [`Probes::probe_request`] whether a request is a probe and pass every
 //!    other request through untouched; `grpc` answers the gRPC health
 //!    service from a verdict; [`exec`] asks the running server over HTTP;
@@ -126,6 +126,8 @@ pub mod limits;
 pub mod listener;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(feature = "poem")]
+pub mod poem;
 mod probe;
 mod probes;
 mod report;

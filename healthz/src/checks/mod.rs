@@ -9,7 +9,11 @@
 //! `pool` for the rule every pooled backend follows (`pool::deadpool` runs
 //! it on any deadpool pool).
 
+#[cfg(feature = "bb8")]
+pub mod bb8;
 mod deadline;
+#[cfg(any(feature = "diesel-async-postgres", feature = "diesel-async-mysql"))]
+mod diesel_async;
 #[cfg(feature = "fred")]
 mod fred;
 #[cfg(feature = "tonic")]
@@ -20,6 +24,8 @@ pub mod http;
 mod lapin;
 #[cfg(feature = "memcache")]
 pub mod memcache;
+#[cfg(feature = "mysql-async")]
+mod mysql_async;
 #[cfg(feature = "async-nats")]
 mod nats;
 mod pool;

@@ -47,6 +47,11 @@ pub(crate) trait PooledBackend: Sync {
     /// A connection lent by the application's pool; dropping it hands it
     /// back.
     type Lent: DerefMut<Target = Self::Connection> + Send;
+    /// What opening the spare needs that the pool itself does not tell,
+    /// learned from a connection it lent ([`recipe`](Self::recipe)):
+    /// mysql_async's pool keeps its options to itself, but each of its
+    /// connections shows them. `()` for a pool that tells.
+    type Recipe: Clone + Send + 'static;
 
     /// The public message of a failure (`cannot connect to database.`).
     const PUBLIC: &'static str;
@@ -63,8 +68,18 @@ pub(crate) trait PooledBackend: Sync {
     /// sooner).
     fn take(&self) -> impl Future<Output = Acquired<Self::Lent>> + Send;
 
-    /// Opens a connection outside the pool: the spare.
-    fn open(&self) -> impl Future<Output = Result<Self::Connection, CheckError>> + Send;
+    /// The [`Recipe`](Self::Recipe), from a connection the pool lent;
+    /// `None` (the default) for a pool that tells.
+    fn recipe(_lent: &Self::Lent) -> Option<Self::Recipe> {
+        None
+    }
+
+    /// Opens a connection outside the pool: the spare; `recipe` is the one
+    /// learned from the last connection the pool lent, if any.
+    fn open(
+        &self,
+        recipe: Option<Self::Recipe>,
+    ) -> impl Future<Output = Result<Self::Connection, CheckError>> + Send;
 
     /// One round trip on a connection, lent or spare (the rule bounds it by
     /// the deadline).
@@ -96,38 +111,41 @@ pub(crate) enum Acquired<T> {
 /// from its last run, kept again for the next: what every pooled backend's
 /// `Check` impl calls.
 pub(crate) async fn check<B: PooledBackend>(pool: &B) -> Result<(), CheckError> {
-    let mut state: PoolState<B::Connection> = check::take_local();
+    let mut state: PoolState<B::Connection, B::Recipe> = check::take_local();
     let result = state.check(pool).await;
     check::put_local(state);
     result
 }
 
 /// What a pooled check keeps from one run to the next.
-struct PoolState<C> {
+struct PoolState<C, R> {
     /// The spare connection, outside the application's pool.
     spare: Option<C>,
+    /// How to open it, when the pool does not tell.
+    recipe: Option<R>,
     /// When the pool was first found saturated with the database answering,
     /// since the last time it handed the check a connection.
     busy_since: Option<Instant>,
 }
 
-impl<C> Default for PoolState<C> {
+impl<C, R> Default for PoolState<C, R> {
     fn default() -> Self {
         Self {
             spare: None,
+            recipe: None,
             busy_since: None,
         }
     }
 }
 
-impl<C: Send + 'static> PoolState<C> {
+impl<C: Send + 'static, R: Clone + Send + 'static> PoolState<C, R> {
     /// One pooled check: waits for a connection from the application's
     /// pool and pings on it, all before the deadline; while waiting, looks
     /// for evidence on the spare connection, and judges a pool that gave
     /// nothing as the module documentation says.
     async fn check<B>(&mut self, pool: &B) -> Result<(), CheckError>
     where
-        B: PooledBackend<Connection = C>,
+        B: PooledBackend<Connection = C, Recipe = R>,
     {
         let deadline = check::deadline_or_default();
         let started = Instant::now();
@@ -167,6 +185,9 @@ impl<C: Send + 'static> PoolState<C> {
         match acquired.unwrap_or(Acquired::NoneInTime) {
             Acquired::Connection(lent) => {
                 self.busy_since = None;
+                if self.recipe.is_none() {
+                    self.recipe = B::recipe(&lent);
+                }
                 ping_lent::<B>(lent, deadline).await
             }
             Acquired::Failed(error) => Err(error),
@@ -214,7 +235,7 @@ impl<C: Send + 'static> PoolState<C> {
     /// dropped (closed), and the next run opens a new one.
     async fn prove<B>(&mut self, deadline: Instant, pool: &B) -> Result<(), CheckError>
     where
-        B: PooledBackend<Connection = C>,
+        B: PooledBackend<Connection = C, Recipe = R>,
     {
         let late = |what: &str| {
             CheckError::timed_out(B::PUBLIC).with_detail(format!(
@@ -223,7 +244,7 @@ impl<C: Send + 'static> PoolState<C> {
         };
         let mut spare = match self.spare.take() {
             Some(spare) => spare,
-            None => timeout_at(deadline, pool.open())
+            None => timeout_at(deadline, pool.open(self.recipe.clone()))
                 .await
                 .map_err(|_elapsed| late("open"))??,
         };
@@ -273,7 +294,9 @@ fn proof_starts(started: Instant, deadline: Instant, looks_saturated: bool) -> I
 #[cfg(any(
     feature = "deadpool-redis",
     feature = "deadpool-postgres",
-    feature = "deadpool-lapin"
+    feature = "deadpool-lapin",
+    feature = "diesel-async-postgres",
+    feature = "diesel-async-mysql"
 ))]
 pub(crate) trait DeadpoolBackend:
     deadpool::managed::Manager<Type: Send, Error: Display + Send + Sync + 'static> + Sized
@@ -295,7 +318,9 @@ pub(crate) trait DeadpoolBackend:
 #[cfg(any(
     feature = "deadpool-redis",
     feature = "deadpool-postgres",
-    feature = "deadpool-lapin"
+    feature = "deadpool-lapin",
+    feature = "diesel-async-postgres",
+    feature = "diesel-async-mysql"
 ))]
 impl<M> PooledBackend for deadpool::managed::Pool<M, M::Lent>
 where
@@ -304,6 +329,7 @@ where
 {
     type Connection = M::Type;
     type Lent = M::Lent;
+    type Recipe = ();
     const PUBLIC: &'static str = M::PUBLIC;
     const PING: &'static str = M::PING;
 
@@ -320,7 +346,7 @@ where
         }
     }
 
-    async fn open(&self) -> Result<M::Type, CheckError> {
+    async fn open(&self, _recipe: Option<()>) -> Result<M::Type, CheckError> {
         self.manager()
             .create()
             .await

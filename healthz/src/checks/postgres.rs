@@ -20,7 +20,7 @@ use super::deadline::in_time;
 use crate::check::CheckError;
 
 /// `SELECT 1` on `client`, before the deadline.
-async fn select_one_in_time(client: &tokio_postgres::Client) -> Result<(), CheckError> {
+pub(super) async fn select_one_in_time(client: &tokio_postgres::Client) -> Result<(), CheckError> {
     if client.is_closed() {
         return Err(CheckError::unavailable(CheckError::DATABASE)
             .with_detail("the connection to the database is closed"));

@@ -21,7 +21,7 @@ async fn ping_once<C: ConnectionLike + Send>(connection: &mut C) -> Result<(), S
 }
 
 /// Sends `PING` on `connection` and expects `PONG`, before the deadline.
-async fn ping<C: ConnectionLike + Send>(connection: &mut C) -> Result<(), CheckError> {
+pub(super) async fn ping<C: ConnectionLike + Send>(connection: &mut C) -> Result<(), CheckError> {
     in_time(CheckError::REDIS, "PING", ping_once(connection)).await
 }
 

@@ -23,6 +23,7 @@ macro_rules! pool_check {
         {
             type Connection = DB::Connection;
             type Lent = $sqlx::pool::PoolConnection<DB>;
+            type Recipe = ();
             const PUBLIC: &'static str = CheckError::DATABASE;
             const PING: &'static str = "SELECT 1";
 
@@ -41,7 +42,7 @@ macro_rules! pool_check {
                 }
             }
 
-            async fn open(&self) -> Result<DB::Connection, CheckError> {
+            async fn open(&self, _recipe: Option<()>) -> Result<DB::Connection, CheckError> {
                 let options = self.connect_options();
                 $sqlx::ConnectOptions::connect(&*options)
                     .await
