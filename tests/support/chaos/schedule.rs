@@ -86,12 +86,13 @@ const fn ms(millis: u64) -> Duration {
 }
 
 /// The schedule of seed `seed` over `length`, ending healthy: every fault
-/// is over at least 6 s before the end. `pool` adds saturation.
+/// is over a third of the length, at most 6 s, before the end. `pool` adds
+/// saturation.
 pub fn plan(seed: u64, length: Duration, pool: bool) -> Vec<Planned> {
     let mut rng = Rng::new(seed);
     let mut plan = Vec::new();
     let mut at = rng.between(ms(1_500), ms(4_000));
-    let end = length.saturating_sub(ms(6_000));
+    let end = length.saturating_sub((length / 3).min(ms(6_000)));
     while at < end {
         let kinds = if pool { 11 } else { 10 };
         let chaos = match rng.below(kinds) {
