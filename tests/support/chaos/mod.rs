@@ -256,5 +256,5 @@ fn row(
     )
 }
 
-/// The table's header, matching [`row`].
+/// The table's header, matching the rows of a run.
 pub const HEADER: &str = "| backend | mode | seed | s | serving s | not serving s | false-ready s | false-unready s (% of serving) | to 503 p50 / p99 / max (allowed) s | to 200 p50 / p99 / max (allowed) s | busy s | probes > 1 s |\n|---|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|";

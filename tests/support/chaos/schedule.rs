@@ -61,7 +61,7 @@ impl Rng {
         Rng(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -72,12 +72,12 @@ impl Rng {
     /// A duration uniformly in `low..high` (millisecond steps).
     pub fn between(&mut self, low: Duration, high: Duration) -> Duration {
         let span = (high - low).as_millis().max(1) as u64;
-        low + Duration::from_millis(self.next() % span)
+        low + Duration::from_millis(self.next_u64() % span)
     }
 
     /// An index below `n`.
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 }
 
