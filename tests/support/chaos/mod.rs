@@ -7,8 +7,8 @@
 //! environment, so that CI runs a short one and `scripts/chaos.sh` the long
 //! one:
 //!
-//! - `HEALTHZ_CHAOS_SECONDS`: the length of each run (default 9: every
-//!   backend's campaign in CI adds up to under 3 minutes);
+//! - `HEALTHZ_CHAOS_SECONDS`: the length of each run (default 9, so that
+//!   CI's campaigns of every backend stay short);
 //! - `HEALTHZ_CHAOS_SEEDS`: comma-separated seeds (default `1`);
 //! - `HEALTHZ_CHAOS_MODES`: comma-separated [`Mode`] names, or `all`
 //!   (default `on-demand`);
