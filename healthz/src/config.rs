@@ -91,8 +91,12 @@ pub enum FailAfter {
 
 impl FailAfter {
     /// The rule in force for a check whose client has `patience`
-    /// ([`Patience`](Self::Patience) resolved; any other rule as it is).
-    pub(crate) fn with_patience(self, patience: Option<Duration>) -> FailAfter {
+    /// ([`Check::patience`](crate::Check::patience)): [`Patience`](Self::Patience)
+    /// resolved to [`Failing`](Self::Failing) that long, or to
+    /// `Failures(1)` without one; any other rule as it is. What the probes
+    /// apply, and what a tool that computes how late readiness may turn
+    /// should apply too.
+    pub fn with_patience(self, patience: Option<Duration>) -> FailAfter {
         match (self, patience) {
             (FailAfter::Patience, Some(patience)) if !patience.is_zero() => {
                 FailAfter::Failing(patience)

@@ -47,11 +47,10 @@ impl Allowance {
         for check in config.checks.iter().filter(|c| !c.liveness && c.critical) {
             let period = check.background_interval().unwrap_or(config.cache_ttl);
             let run = period + check.timeout.min(config.probe_timeout);
-            let fail = match check.fail_after {
+            let fail = match check.fail_after.with_patience(patience) {
                 FailAfter::Failing(duration) => duration,
                 FailAfter::Failures(runs) => run * runs.saturating_sub(1),
-                FailAfter::Patience => patience.unwrap_or_default(),
-                _ => unreachable!("a rule the campaign does not know"),
+                _ => unreachable!("`with_patience` resolves every other rule"),
             };
             let recover = run * check.recover_after.saturating_sub(1);
             allowance.to_unready = allowance.to_unready.max(fail + run + SLACK);
