@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the servers the tests start (PostgreSQL, MariaDB, memcached,
-# Redis, NATS, RabbitMQ) and the benchmarks' tools (wrk, valgrind) from the
-# system package manager, the offline Kubernetes manifest validator from PyPI
+# Redis, NATS, RabbitMQ), the C client libraries diesel links, and the
+# benchmarks' tools (wrk, valgrind) from the system package manager, the offline Kubernetes manifest validator from PyPI
 # and cargo-hack from crates.io, when they are missing. The tests start their
 # own instances on free loopback ports; nothing is started here,
 # and no system service is left running.
@@ -26,6 +26,11 @@ have nats-server || need+=(nats-server)
 have wrk || need+=(wrk)
 # Counts the instructions of a request (`healthz-bench instructions`).
 have valgrind || need+=(valgrind)
+# The C client libraries diesel's synchronous connections link (features
+# `diesel-postgres`, `diesel-mysql`), and pkg-config, which finds them.
+have pkg-config || need+=(pkg-config)
+[ -e /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
+{ have pkg-config && pkg-config --exists mysqlclient; } || need+=(default-libmysqlclient-dev)
 
 command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 
@@ -46,7 +51,7 @@ install_cargo_hack() {
 }
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "provision: PostgreSQL, MariaDB, memcached, Redis, NATS, RabbitMQ, wrk and valgrind are installed"
+  echo "provision: PostgreSQL, MariaDB, memcached, Redis, NATS, RabbitMQ, wrk, valgrind and the PostgreSQL and MySQL client libraries are installed"
   install_validator
   install_cargo_hack
   exit 0

@@ -12,6 +12,8 @@
 #[cfg(feature = "bb8")]
 pub mod bb8;
 mod deadline;
+#[cfg(any(feature = "diesel-postgres", feature = "diesel-mysql"))]
+pub mod diesel;
 #[cfg(any(feature = "diesel-async-postgres", feature = "diesel-async-mysql"))]
 mod diesel_async;
 #[cfg(feature = "fred")]
