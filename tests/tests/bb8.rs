@@ -21,11 +21,21 @@ const POOL_SIZE: u32 = 2;
 
 type PgManager = PostgresConnectionManager<tokio_postgres::NoTls>;
 
+/// The same, failing on the first failed run (not after the pool's
+/// `connection_timeout`, its patience): for the tests of what happens to a
+/// connection, not of damping.
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "500ms", cache = "0s")]
+struct StrictState<M: healthz::checks::bb8::Manager> {
+    #[healthz(fail_after = 1)]
+    db: Pool<M>,
+}
+
 /// The same, with a short `busy_limit`.
 #[derive(Clone, HealthChecks)]
 #[healthz(timeout = "500ms", cache = "0s")]
 struct StuckState<M: healthz::checks::bb8::Manager> {
-    #[healthz(busy_limit = "2s")]
+    #[healthz(busy_limit = "2s", fail_after = 1)]
     db: Pool<M>,
 }
 
@@ -79,6 +89,10 @@ impl Backend for Bb8Postgres {
 
     fn state(pool: &Pool<PgManager>) -> Bb8State<PgManager> {
         Bb8State { db: pool.clone() }
+    }
+
+    fn patience(pool: &Pool<PgManager>) -> Option<Duration> {
+        healthz::Check::patience(pool)
     }
 
     async fn request(pool: Pool<PgManager>) -> bool {
@@ -157,6 +171,10 @@ impl Backend for Bb8Redis {
         Bb8State { db: pool.clone() }
     }
 
+    fn patience(pool: &Pool<RedisConnectionManager>) -> Option<Duration> {
+        healthz::Check::patience(pool)
+    }
+
     async fn request(pool: Pool<RedisConnectionManager>) -> bool {
         match pool.get().await {
             Ok(mut connection) => redis::cmd("GET")
@@ -227,7 +245,7 @@ async fn a_half_open_connection_is_replaced_never_handed_back() {
         .test_on_check_out(false)
         .connection_timeout(Duration::from_secs(2))
         .build_unchecked(pg_manager(proxy.addr()));
-    let addr = support::serve_probes(&Bb8State { db: pool.clone() }).await;
+    let addr = support::serve_probes(&StrictState { db: pool.clone() }).await;
     let secrets = secrets::<Bb8Postgres>(&server, Some(&proxy));
     assert_recovers(addr, Bb8Postgres::RECOVERY).await;
     let opened = proxy.accepted();

@@ -105,6 +105,10 @@ macro_rules! diesel_suite {
                     DbState { db: pool.clone() }
                 }
 
+                fn patience(pool: &Self::Client) -> Option<Duration> {
+                    healthz::Check::patience(pool)
+                }
+
                 async fn request(pool: Self::Client) -> bool {
                     match pool.get().await {
                         Ok(mut connection) => run(&mut *connection, "SELECT 1").await,

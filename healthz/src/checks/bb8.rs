@@ -184,6 +184,14 @@ impl<M: Manager> crate::Check for bb8::Pool<M> {
     async fn check(&self) -> Result<(), CheckError> {
         pool::check(self).await
     }
+
+    /// The pool's `connection_timeout` when it retries failed connects
+    /// (`retry_connection`, on by default): how long the application's
+    /// `get` keeps trying before it fails.
+    fn patience(&self) -> Option<std::time::Duration> {
+        let config = self.config();
+        config.retry_connection.then_some(config.connection_timeout)
+    }
 }
 
 #[cfg(feature = "bb8-postgres")]
