@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use healthz::{HealthChecks, Probes};
@@ -40,6 +41,12 @@ pub trait Backend: 'static {
     const DEADLINE: Duration = Duration::from_millis(500);
     /// How long readiness and the app may take to recover from a fault.
     const RECOVERY: Duration = Duration::from_secs(30);
+    /// How long the check waits for a server that stopped answering
+    /// before it calls it down rather than slow: the memcached check's
+    /// client timeout, where that is longer than the check's deadline.
+    /// Readiness may turn unready that much later (a chaos campaign's
+    /// allowance). Zero for every other check.
+    const SLOW_WAIT: Duration = Duration::ZERO;
     /// Concurrent clients of the app's own load (for a pool: more than it
     /// has connections).
     const APP_CLIENTS: usize = 4;
@@ -73,6 +80,16 @@ pub trait Backend: 'static {
     /// The app's own use of the client once the dependency is back: must
     /// work (no stranded permit, no dead connection handed out).
     async fn round_trip(_client: &Self::Client) {}
+
+    /// The client's further dependencies, besides the server of
+    /// [`KIND`](Self::KIND) the suite starts (a second memcached server, a
+    /// second service the app's requests use): their servers and fault
+    /// proxies, which the client keeps alive. A chaos campaign faults each
+    /// on a schedule of its own, so that faults overlap; the fault suites
+    /// leave them alone. None by default.
+    fn also(_client: &Self::Client) -> Vec<Dependency> {
+        Vec::new()
+    }
 
     /// Asserts what readiness answers while the dependency is unreachable.
     async fn assert_unready(addr: SocketAddr, secrets: &[String]) {
@@ -116,6 +133,31 @@ pub fn app<B: Backend, S: HealthChecks>(client: B::Client, probes: Probes<S>) ->
         .route(B::ROUTE, axum::routing::get(route))
         .with_state(client)
         .layer(probes)
+}
+
+/// A server behind a fault proxy, shared by the client that uses it and
+/// the campaign that faults it ([`Backend::also`]).
+#[derive(Clone)]
+pub struct Dependency {
+    pub server: Arc<Mutex<Server>>,
+    pub proxy: Arc<FaultProxy>,
+}
+
+impl Dependency {
+    /// Starts a server of `kind` and a fault proxy in front of it.
+    pub fn start(kind: Kind) -> Dependency {
+        let server = Server::start(kind);
+        let proxy = Arc::new(FaultProxy::start(server.addr()));
+        Dependency {
+            server: Arc::new(Mutex::new(server)),
+            proxy,
+        }
+    }
+
+    /// The proxy's address: where the client connects.
+    pub fn addr(&self) -> SocketAddr {
+        self.proxy.addr()
+    }
 }
 
 /// Slow queries that hold every connection of a pool on a live server,
@@ -286,6 +328,12 @@ pub async fn saturated_pool_is_busy<B: PoolBackend>() {
 /// `backend_suite!(module: Backend)`, and for a [`PoolBackend`]
 /// `backend_suite!(module: Backend, pool)`. The module sees the file's
 /// items.
+///
+/// Each suite gets the seeded chaos campaign ([`crate::chaos`]) too: run by
+/// `cargo test` when the invocation ends with `campaign`
+/// (`backend_suite!(module: Backend, pool, campaign)`: the few backends
+/// CI's short campaign covers), otherwise ignored by `cargo test` and run
+/// by `scripts/chaos.sh`, one backend at a time.
 #[macro_export]
 macro_rules! backend_suite {
     (@module $module:ident: $backend:ty { $($more:item)* }) => {
@@ -306,25 +354,32 @@ macro_rules! backend_suite {
             $($more)*
         }
     };
-    ($module:ident: $backend:ty, pool) => {
+    (@campaign $campaign:expr, campaign) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_seeded_chaos_campaign_under_the_apps_own_load() {
+            $campaign.await;
+        }
+    };
+    (@campaign $campaign:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[ignore = "the long chaos campaign, one backend at a time: bash scripts/chaos.sh"]
+        async fn a_seeded_chaos_campaign_under_the_apps_own_load() {
+            $campaign.await;
+        }
+    };
+    ($module:ident: $backend:ty, pool $(, $in_ci:ident)?) => {
         $crate::backend_suite!(@module $module: $backend {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_saturated_pool_is_busy_not_broken() {
                 $crate::backend::saturated_pool_is_busy::<$backend>().await;
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_seeded_chaos_campaign_under_the_apps_own_load() {
-                $crate::chaos::campaign_pool::<$backend>().await;
-            }
+            $crate::backend_suite!(@campaign $crate::chaos::campaign_pool::<$backend>() $(, $in_ci)?);
         });
     };
-    ($module:ident: $backend:ty) => {
+    ($module:ident: $backend:ty $(, $in_ci:ident)?) => {
         $crate::backend_suite!(@module $module: $backend {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn a_seeded_chaos_campaign_under_the_apps_own_load() {
-                $crate::chaos::campaign::<$backend>().await;
-            }
+            $crate::backend_suite!(@campaign $crate::chaos::campaign::<$backend>() $(, $in_ci)?);
         });
     };
 }

@@ -56,6 +56,8 @@ pub struct FaultProxy {
     fault: watch::Sender<Fault>,
     /// Bumped to reset every black-holed connection.
     black_holes: watch::Sender<u64>,
+    /// Bumped to black-hole every other open connection.
+    partial: watch::Sender<u64>,
     connections: Arc<Mutex<usize>>,
     /// The first bytes of every client-to-server write forwarded so far
     /// (one write per command for memcached's text protocol).
@@ -72,6 +74,7 @@ impl FaultProxy {
         std_listener.set_nonblocking(true).expect("nonblocking");
         let (fault, faults) = watch::channel(Fault::Pass);
         let (black_holes, holes) = watch::channel(0u64);
+        let (partial, halves) = watch::channel(0u64);
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let connections = Arc::new(Mutex::new(0));
         let counter = connections.clone();
@@ -87,7 +90,7 @@ impl FaultProxy {
                 runtime.block_on(async move {
                     let listener = TcpListener::from_std(std_listener).expect("proxy listener");
                     tokio::select! {
-                        () = run(listener, addr, target, faults, holes, counter, forwarded_in_thread) => {}
+                        () = run(listener, addr, target, Watches { faults, holes, halves }, counter, forwarded_in_thread) => {}
                         _ = stopped => {}
                     }
                 });
@@ -97,6 +100,7 @@ impl FaultProxy {
             addr,
             fault,
             black_holes,
+            partial,
             connections,
             forwarded,
             thread: Some(thread),
@@ -114,6 +118,16 @@ impl FaultProxy {
         self.fault.send_replace(fault);
         // Let the proxy thread rebind or fill its listener before the test
         // goes on.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// Turns every other connection open now (by the order they were
+    /// accepted) into a black hole, as `Silent` does, and leaves the rest
+    /// and new connections alone: a partial fault, where some of a pool's
+    /// connections died and the others did not. [`reset_black_holes`]
+    /// (Self::reset_black_holes) ends it.
+    pub fn black_hole_half(&self) {
+        self.partial.send_modify(|epoch| *epoch += 1);
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -157,11 +171,15 @@ async fn run(
     listener: TcpListener,
     addr: SocketAddr,
     target: SocketAddr,
-    mut faults: watch::Receiver<Fault>,
-    holes: watch::Receiver<u64>,
+    watches: Watches,
     accepted: Arc<Mutex<usize>>,
     forwarded: Arc<Mutex<Vec<Vec<u8>>>>,
 ) {
+    let Watches {
+        mut faults,
+        holes,
+        halves,
+    } = watches;
     let mut listener = Some(listener);
     // Sockets that fill the accept queue while connects must hang.
     let mut fillers: Vec<TcpStream> = Vec::new();
@@ -196,8 +214,13 @@ async fn run(
                 tokio::select! {
                     accepted_connection = active.accept() => {
                         if let Ok((client, _)) = accepted_connection {
-                            *accepted.lock().unwrap() += 1;
-                            tokio::spawn(connection(client, target, faults.clone(), holes.clone(), forwarded.clone()));
+                            let index = {
+                                let mut accepted = accepted.lock().unwrap();
+                                *accepted += 1;
+                                *accepted
+                            };
+                            let watches = Watches { faults: faults.clone(), holes: holes.clone(), halves: halves.clone() };
+                            tokio::spawn(connection(client, target, index, watches, forwarded.clone()));
                         }
                     }
                     changed = faults.changed() => if changed.is_err() { return },
@@ -247,14 +270,29 @@ async fn full_listener(addr: SocketAddr) -> (TcpListener, Vec<TcpStream>) {
     (listener, fillers)
 }
 
-/// One client connection, forwarded or mistreated as the fault says.
+/// What a connection watches: the fault, and the black holes' resets and
+/// partial faults.
+struct Watches {
+    faults: watch::Receiver<Fault>,
+    holes: watch::Receiver<u64>,
+    halves: watch::Receiver<u64>,
+}
+
+/// One client connection (the `index`th accepted), forwarded or mistreated
+/// as the fault says.
 async fn connection(
     mut client: TcpStream,
     target: SocketAddr,
-    mut faults: watch::Receiver<Fault>,
-    holes: watch::Receiver<u64>,
+    index: usize,
+    watches: Watches,
     forwarded: Arc<Mutex<Vec<Vec<u8>>>>,
 ) {
+    let Watches {
+        mut faults,
+        holes,
+        mut halves,
+    } = watches;
+    halves.mark_unchanged();
     let fault = *faults.borrow_and_update();
     match fault {
         Fault::Reset => return reset(client),
@@ -304,6 +342,13 @@ async fn connection(
                 },
             },
             changed = faults.changed() => if changed.is_err() { return },
+            changed = halves.changed() => {
+                if changed.is_err() { return }
+                if index.is_multiple_of(2) {
+                    drop(server);
+                    return swallow(client, holes).await;
+                }
+            }
         }
     }
 }

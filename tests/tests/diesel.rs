@@ -131,5 +131,5 @@ impl<C: Database> PoolBackend for R2d2<C> {
     }
 }
 
-support::backend_suite!(postgres: R2d2<PgConnection>, pool);
+support::backend_suite!(postgres: R2d2<PgConnection>, pool, campaign);
 support::backend_suite!(mariadb: R2d2<MysqlConnection>, pool);

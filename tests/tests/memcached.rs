@@ -134,7 +134,7 @@ impl Backend for Plain {
     }
 }
 
-support::backend_suite!(lazy_client: Lazy);
+support::backend_suite!(lazy_client: Lazy, campaign);
 support::backend_suite!(plain_client: Plain);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

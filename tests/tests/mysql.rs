@@ -111,4 +111,4 @@ impl PoolBackend for Mysql {
     }
 }
 
-support::backend_suite!(mysql_async_pool: Mysql, pool);
+support::backend_suite!(mysql_async_pool: Mysql, pool, campaign);

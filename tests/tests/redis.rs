@@ -131,7 +131,7 @@ impl Backend for RedisPair {
     }
 }
 
-support::backend_suite!(redis_pair: RedisPair);
+support::backend_suite!(redis_pair: RedisPair, campaign);
 
 /// The pool drops the black-holed connection its check used and opens a
 /// new one. The manager cannot: redis-rs reconnects on I/O errors, not on

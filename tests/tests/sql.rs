@@ -72,7 +72,7 @@ const POOL_SIZE: u32 = 2;
 const APP_CLIENTS: usize = 3 * POOL_SIZE as usize;
 
 macro_rules! sql_suite {
-    ($module:ident, $sqlx:ident, $db:ident, $kind:expr, $sleep:literal) => {
+    ($module:ident, $sqlx:ident, $db:ident, $kind:expr, $sleep:literal $(, $in_ci:ident)?) => {
         mod $module {
             use super::*;
             use $sqlx as sqlx;
@@ -156,7 +156,7 @@ macro_rules! sql_suite {
                 }
             }
 
-            support::backend_suite!(shared: Sql, pool);
+            support::backend_suite!(shared: Sql, pool $(, $in_ci)?);
 
             /// Background mode under the suite's faults and load: the
             /// snapshot turns unready within one interval of each fault,
@@ -325,12 +325,14 @@ macro_rules! sql_suite {
     };
 }
 
+// The one sqlx suite whose chaos campaign CI runs.
 sql_suite!(
     postgres_sqlx_0_8,
     sqlx,
     Postgres,
     Kind::Postgres,
-    "SELECT pg_sleep(3)"
+    "SELECT pg_sleep(3)",
+    campaign
 );
 sql_suite!(
     mariadb_sqlx_0_8,

@@ -3,13 +3,15 @@
 //! readiness is wrong, and how late ([`score`]).
 //!
 //! [`backend_suite!`](crate::backend_suite) stamps one campaign per backend
-//! (with saturation for pools). Its length, seeds and modes come from the
-//! environment, so that CI runs a short one and `scripts/chaos.sh` the long
-//! one:
+//! (with saturation for pools); `cargo test` runs those of the few suites
+//! stamped with `campaign` (CI's short campaign), and `scripts/chaos.sh`
+//! every one. A backend's further dependencies ([`Backend::also`]) are
+//! faulted on schedules of their own, so that faults overlap. The length,
+//! seeds and modes come from the environment:
 //!
 //! - `HEALTHZ_CHAOS_SECONDS`: the length of each run (default 9, so that
-//!   CI's campaigns of every backend stay short);
-//! - `HEALTHZ_CHAOS_SEEDS`: comma-separated seeds (default `1`);
+//!   CI's campaign stays within a few minutes);
+//! - `HEALTHZ_CHAOS_SEEDS`: comma-separated seeds (default `1,6`);
 //! - `HEALTHZ_CHAOS_MODES`: comma-separated [`Mode`] names, or `all`
 //!   (default `on-demand`);
 //! - `HEALTHZ_CHAOS_REPORT`: a file each run appends its table row to.
@@ -18,7 +20,7 @@
 //! the app could not serve, later than the probes' configuration allows.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use healthz::HealthChecks;
@@ -61,6 +63,11 @@ fn saturator<B: PoolBackend>(client: &B::Client) -> Box<dyn Fn() + Send> {
     })
 }
 
+/// The seeds of CI's short campaign: in 9 s, seed 1 draws a graceful
+/// restart for a pool and flapping for any other client, seed 6 a frozen
+/// server (SIGSTOP) for a pool and a partial fault for any other.
+const DEFAULT_SEEDS: [u64; 2] = [1, 6];
+
 /// The campaign's settings, from the environment.
 struct Settings {
     length: Duration,
@@ -81,7 +88,7 @@ impl Settings {
             (9..=3_600).contains(&seconds),
             "HEALTHZ_CHAOS_SECONDS must be 9 to 3600"
         );
-        let seeds = var("HEALTHZ_CHAOS_SEEDS").map_or(vec![1], |v| {
+        let seeds = var("HEALTHZ_CHAOS_SEEDS").map_or(DEFAULT_SEEDS.to_vec(), |v| {
             v.split(',')
                 .map(|seed| seed.trim().parse().expect("HEALTHZ_CHAOS_SEEDS: integers"))
                 .collect()
@@ -112,7 +119,7 @@ async fn campaign_of<B: Backend>(saturate: Option<Saturator<B::Client>>) {
     let mut wrong = Vec::new();
     for &seed in &settings.seeds {
         for &mode in &settings.modes {
-            let (score, row, applied) = match mode {
+            let (scored, applied) = match mode {
                 Mode::OnDemand => {
                     run::<B, Moded<B::State, 0>>(seed, mode, &settings, saturate).await
                 }
@@ -126,20 +133,22 @@ async fn campaign_of<B: Backend>(saturate: Option<Saturator<B::Client>>) {
                     run::<B, Moded<B::State, 3>>(seed, mode, &settings, saturate).await
                 }
             };
-            println!("{row}\n  faults (from, to, what): {applied:?}");
-            if let Some(path) = &settings.report {
-                let mut file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .expect("open HEALTHZ_CHAOS_REPORT");
-                writeln!(file, "{row}").expect("write HEALTHZ_CHAOS_REPORT");
-            }
-            if score.false_ready > 0.0 {
-                wrong.push(format!(
-                    "{row}\n  false-ready windows at {:?}\n  faults applied (from, to, what): {applied:?}",
-                    score.false_ready_at
-                ));
+            for (score, row) in scored {
+                println!("{row}\n  faults (from, to, what): {applied:?}");
+                if let Some(path) = &settings.report {
+                    let mut file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("open HEALTHZ_CHAOS_REPORT");
+                    writeln!(file, "{row}").expect("write HEALTHZ_CHAOS_REPORT");
+                }
+                if score.false_ready > 0.0 {
+                    wrong.push(format!(
+                        "{row}\n  false-ready windows at {:?}\n  faults applied (from, to, what): {applied:?}",
+                        score.false_ready_at
+                    ));
+                }
             }
         }
     }
@@ -150,14 +159,14 @@ async fn campaign_of<B: Backend>(saturate: Option<Saturator<B::Client>>) {
     );
 }
 
-/// One run of one seed in one mode: the table row, the score, and the
-/// faults applied.
+/// One run of one seed in one mode: the score and table row of the HTTP
+/// probes and of the gRPC `Watch`, and the faults applied.
 async fn run<B, S>(
     seed: u64,
     mode: Mode,
     settings: &Settings,
     saturate: Option<Saturator<B::Client>>,
-) -> (Score, String, Vec<(Duration, Duration, String)>)
+) -> (Vec<(Score, String)>, Vec<(Duration, Duration, String)>)
 where
     B: Backend,
     S: HealthChecks + Clone + From<B::State>,
@@ -165,53 +174,114 @@ where
     let server = Server::start(B::KIND);
     let proxy = Arc::new(FaultProxy::start(server.addr()));
     let client = B::client(&server, proxy.addr()).await;
+    // The server and its proxy are held here until the run is scored: a
+    // schedule thread that ends early must not stop them with it.
+    let server = Arc::new(Mutex::new(server));
     let state = S::from(B::state(&client));
     let addr = serve(app::<B, _>(client.clone(), crate::trusted(&state))).await;
+    let grpc = serve_grpc(crate::trusted(&state)).await;
     crate::verdict::assert_recovers(addr, B::RECOVERY).await;
 
-    let plan = schedule::plan(seed, settings.length, saturate.is_some());
+    let mut schedules = vec![(
+        schedule::plan(seed, settings.length, saturate.is_some()),
+        Target {
+            name: String::new(),
+            server: Arc::clone(&server),
+            proxy: Arc::clone(&proxy),
+            saturate: saturate.map(|saturator| saturator(&client)),
+        },
+    )];
+    for (index, also) in B::also(&client).into_iter().enumerate() {
+        schedules.push((
+            schedule::plan_also(seed, index, settings.length),
+            Target {
+                name: format!("dependency {}: ", index + 2),
+                server: also.server,
+                proxy: also.proxy,
+                saturate: None,
+            },
+        ));
+    }
     let applied = Arc::new(Applied::default());
-    let target = Target {
-        server,
-        proxy: Arc::clone(&proxy),
-        saturate: saturate.map(|saturator| saturator(&client)),
-    };
     let start = Instant::now();
-    let chaos = {
-        let applied = Arc::clone(&applied);
-        std::thread::Builder::new()
-            .name("chaos-schedule".into())
-            .spawn(move || schedule::apply(&plan, start, target, &applied))
-            .expect("spawn the schedule thread")
-    };
+    let threads: Vec<_> = schedules
+        .into_iter()
+        .map(|(plan, target)| {
+            let applied = Arc::clone(&applied);
+            std::thread::Builder::new()
+                .name("chaos-schedule".into())
+                .spawn(move || schedule::apply(&plan, start, target, &applied))
+                .expect("spawn a schedule thread")
+        })
+        .collect();
     let observed = record::observe(
         addr,
+        grpc,
         B::ROUTE,
         start,
         settings.length,
         B::APP_TIMEOUT + Duration::from_secs(1),
     )
     .await;
-    let server = tokio::task::spawn_blocking(move || chaos.join())
-        .await
-        .expect("join the schedule thread")
-        .expect("the schedule thread panicked");
-    drop(server);
+    tokio::task::spawn_blocking(move || {
+        for thread in threads {
+            thread.join().expect("a schedule thread panicked");
+        }
+    })
+    .await
+    .expect("join the schedule threads");
+    drop((server, proxy));
 
-    let allowance = Allowance::of(S::config(), B::APP_TIMEOUT, B::patience(&client));
+    let allowance = Allowance::of(
+        S::config(),
+        B::APP_TIMEOUT,
+        B::patience(&client),
+        B::SLOW_WAIT,
+    );
     let requests = observed.requests.lock().unwrap().clone();
     let probes = observed.probes.lock().unwrap().clone();
-    let score = Score::of(&requests, &probes, settings.length, allowance);
+    let watched = observed.watch_as_probes(settings.length);
+    let scored = [
+        (name::<B>(), probes),
+        (format!("{} (Watch)", name::<B>()), watched),
+    ]
+    .into_iter()
+    .map(|(name, probes)| {
+        let score = Score::of(&requests, &probes, settings.length, allowance);
+        let row = row(&name, mode, seed, settings.length, &score, allowance);
+        (score, row)
+    })
+    .collect();
     let applied = applied.0.lock().unwrap().clone();
-    let row = row(&name::<B>(), mode, seed, settings.length, &score, allowance);
-    (score, row, applied)
+    (scored, applied)
 }
 
-/// The backend's name in the report: its type's last two path segments.
+/// Serves the gRPC health service of `probes` on a free port of
+/// 127.0.0.1, in the background, until the test's runtime shuts down.
+async fn serve_grpc<S: HealthChecks + Clone>(probes: healthz::Probes<S>) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(healthz::grpc::health_server(probes))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    addr
+}
+
+/// The backend's name in the report: its type's last two path segments,
+/// and its type argument's last one (`diesel::R2d2<PgConnection>`).
 fn name<B>() -> String {
     let full = std::any::type_name::<B>();
-    let segments: Vec<&str> = full.split("::").collect();
-    segments[segments.len().saturating_sub(2)..].join("::")
+    let (outer, generic) = full.split_once('<').unwrap_or((full, ""));
+    let segments: Vec<&str> = outer.split("::").collect();
+    let name = segments[segments.len().saturating_sub(2)..].join("::");
+    match generic.trim_end_matches('>').rsplit("::").next() {
+        Some(argument) if !argument.is_empty() => format!("{name}<{argument}>"),
+        _ => name,
+    }
 }
 
 fn lags(lags: &[Duration], allowed: Duration) -> String {

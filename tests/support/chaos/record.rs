@@ -1,6 +1,8 @@
 //! What a campaign observes: the app's own requests, sent at a steady rate
-//! whatever happens to them (as users keep arriving), and readiness probed
-//! every 100 ms, as a kubelet with a short period would.
+//! whatever happens to them (as users keep arriving), readiness probed
+//! every 100 ms over HTTP, as a kubelet with a short period would, and a
+//! gRPC `Watch` on the same probes, as a client-side load balancer would
+//! follow it.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -8,6 +10,11 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use tokio::task::JoinSet;
+
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
 
 use crate::{request, try_send};
 
@@ -45,6 +52,34 @@ pub struct Probed {
 pub struct Observed {
     pub requests: Mutex<Vec<Sent>>,
     pub probes: Mutex<Vec<Probed>>,
+    /// The readiness `Watch`'s messages: when each arrived, and whether it
+    /// said `SERVING` (a broken watch counts as not serving).
+    pub watched: Mutex<Vec<(Duration, bool)>>,
+}
+
+impl Observed {
+    /// The watch read as a probe every [`PROBE_EVERY`]: the status of the
+    /// latest message at each probe instant.
+    pub fn watch_as_probes(&self, length: Duration) -> Vec<Probed> {
+        let watched = self.watched.lock().unwrap();
+        let mut probes = Vec::new();
+        let mut at = Duration::ZERO;
+        while at < length {
+            let ready = watched
+                .iter()
+                .take_while(|(when, _)| *when <= at)
+                .last()
+                .is_some_and(|(_, serving)| *serving);
+            probes.push(Probed {
+                at,
+                ready,
+                busy: false,
+                took: Duration::ZERO,
+            });
+            at += PROBE_EVERY;
+        }
+        probes
+    }
 }
 
 /// Sends the app's requests to `route` and probes readiness on `addr` from
@@ -52,6 +87,7 @@ pub struct Observed {
 /// `request_bound`).
 pub async fn observe(
     addr: SocketAddr,
+    grpc: SocketAddr,
     route: &'static str,
     start: Instant,
     length: Duration,
@@ -59,6 +95,7 @@ pub async fn observe(
 ) -> Arc<Observed> {
     let observed = Arc::new(Observed::default());
     let mut tasks = JoinSet::new();
+    tasks.spawn(watch(grpc, start, start + length, Arc::clone(&observed)));
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / RATE);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut probes = tokio::time::interval(PROBE_EVERY);
@@ -98,4 +135,45 @@ pub async fn observe(
     }
     while tasks.join_next().await.is_some() {}
     observed
+}
+
+/// Follows the readiness `Watch` (service `""`) on `grpc` until `end`,
+/// opening it again after a failure.
+async fn watch(grpc: SocketAddr, start: Instant, end: Instant, observed: Arc<Observed>) {
+    let record = |serving: bool| {
+        observed
+            .watched
+            .lock()
+            .unwrap()
+            .push((start.elapsed(), serving))
+    };
+    while Instant::now() < end {
+        let opened = async {
+            let channel = Channel::from_shared(format!("http://{grpc}"))
+                .expect("a valid URI")
+                .connect()
+                .await
+                .ok()?;
+            let request = HealthCheckRequest {
+                service: String::new(),
+            };
+            HealthClient::new(channel).watch(request).await.ok()
+        };
+        let Ok(Some(response)) = tokio::time::timeout_at(end.into(), opened).await else {
+            record(false);
+            tokio::time::sleep(PROBE_EVERY).await;
+            continue;
+        };
+        let mut stream = response.into_inner();
+        loop {
+            match tokio::time::timeout_at(end.into(), stream.message()).await {
+                Err(_elapsed) => return,
+                Ok(Ok(Some(message))) => record(message.status() == ServingStatus::Serving),
+                Ok(_) => {
+                    record(false);
+                    break;
+                }
+            }
+        }
+    }
 }

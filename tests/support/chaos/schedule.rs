@@ -2,8 +2,10 @@
 //! it: healthy gaps of 1.5–6 s between faults of 0.3–20 s, drawn from the
 //! proxy's modes (refused, reset, silent, hung connects, latency), the
 //! server stopped (SIGSTOP), killed and restarted, restarted gracefully,
-//! short blips, flapping, and for pools the app's own queries holding every
-//! connection.
+//! short blips, flapping, a partial fault (half the client's connections
+//! black-holed, the others and new ones served), and for pools the app's
+//! own queries holding every connection. A backend's further dependencies
+//! get schedules of their own ([`plan_also`]), so that faults overlap.
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,9 @@ pub enum Chaos {
     Restart,
     /// A proxy fault switched on and off, `period` each way.
     Flap(Fault, Duration),
+    /// Every other connection open now black-holed, the rest and new ones
+    /// served: some of a pool's connections dead, the others alive.
+    Partial,
     /// Every connection of the pool held by the app's own slow queries
     /// (for as long as they take, whatever the planned duration).
     Saturate,
@@ -39,6 +44,7 @@ impl fmt::Display for Chaos {
             Chaos::Kill => f.write_str("SIGKILL+restart"),
             Chaos::Restart => f.write_str("graceful restart"),
             Chaos::Flap(fault, period) => write!(f, "flap {fault:?}/{}ms", period.as_millis()),
+            Chaos::Partial => f.write_str("half the connections silent"),
             Chaos::Saturate => f.write_str("saturated"),
         }
     }
@@ -94,7 +100,7 @@ pub fn plan(seed: u64, length: Duration, pool: bool) -> Vec<Planned> {
     let mut at = rng.between(ms(1_500), ms(4_000));
     let end = length.saturating_sub((length / 3).min(ms(6_000)));
     while at < end {
-        let kinds = if pool { 11 } else { 10 };
+        let kinds = if pool { 12 } else { 11 };
         let chaos = match rng.below(kinds) {
             0 => Chaos::Proxy(Fault::Refuse),
             1 => Chaos::Proxy(Fault::Reset),
@@ -110,6 +116,7 @@ pub fn plan(seed: u64, length: Duration, pool: bool) -> Vec<Planned> {
             }
             // A blip: shorter than the cache TTL or the interval.
             9 => Chaos::Proxy([Fault::Refuse, Fault::Reset, Fault::Silent][rng.below(3)]),
+            10 => Chaos::Partial,
             _ => Chaos::Saturate,
         };
         let blip = matches!(chaos, Chaos::Proxy(_)) && rng.below(3) == 0;
@@ -125,9 +132,17 @@ pub fn plan(seed: u64, length: Duration, pool: bool) -> Vec<Planned> {
     plan
 }
 
+/// The schedule of a backend's `index`th further dependency (from 0) for
+/// seed `seed`: drawn like the first one's, from a seed of its own.
+pub fn plan_also(seed: u64, index: usize, length: Duration) -> Vec<Planned> {
+    plan(seed.wrapping_add(1_000 * (index as u64 + 1)), length, false)
+}
+
 /// What the schedule thread needs to apply faults.
 pub struct Target {
-    pub server: Server,
+    /// How the report names the dependency (empty for the first).
+    pub name: String,
+    pub server: Arc<Mutex<Server>>,
     pub proxy: Arc<FaultProxy>,
     /// Holds every connection of the pool with the app's own slow queries
     /// and returns once they finished (a few seconds).
@@ -140,8 +155,8 @@ pub struct Target {
 pub struct Applied(pub Mutex<Vec<(Duration, Duration, String)>>);
 
 /// Applies `plan` from `start` on, on the calling (non-runtime) thread.
-/// Returns the server, to be dropped by the caller.
-pub fn apply(plan: &[Planned], start: Instant, mut target: Target, applied: &Applied) -> Server {
+pub fn apply(plan: &[Planned], start: Instant, target: Target, applied: &Applied) {
+    let server = || target.server.lock().unwrap();
     for planned in plan {
         sleep_until(start + planned.at);
         let began = start.elapsed();
@@ -161,16 +176,21 @@ pub fn apply(plan: &[Planned], start: Instant, mut target: Target, applied: &App
                 }
             }
             Chaos::Pause => {
-                target.server.pause();
+                server().pause();
                 sleep_until(until);
-                target.server.unpause();
+                server().unpause();
             }
             Chaos::Kill => {
-                target.server.kill();
+                server().kill();
                 sleep_until(until);
-                target.server.resume();
+                server().resume();
             }
-            Chaos::Restart => target.server.restart(),
+            Chaos::Restart => server().restart(),
+            Chaos::Partial => {
+                target.proxy.black_hole_half();
+                sleep_until(until);
+                target.proxy.reset_black_holes();
+            }
             Chaos::Saturate => {
                 if let Some(saturate) = &target.saturate {
                     // A slow query cut short by the load is not the
@@ -179,13 +199,12 @@ pub fn apply(plan: &[Planned], start: Instant, mut target: Target, applied: &App
                 }
             }
         }
-        applied
-            .0
-            .lock()
-            .unwrap()
-            .push((began, start.elapsed(), planned.chaos.to_string()));
+        applied.0.lock().unwrap().push((
+            began,
+            start.elapsed(),
+            format!("{}{}", target.name, planned.chaos),
+        ));
     }
-    target.server
 }
 
 /// Back to forwarding; a silent or hung host that comes back answers its
@@ -202,5 +221,24 @@ fn sleep_until(instant: Instant) {
     let now = Instant::now();
     if instant > now {
         std::thread::sleep(instant - now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `DEFAULT_SEEDS` says of CI's 9 s campaign.
+    #[test]
+    fn the_ci_seeds_draw_what_their_comment_says() {
+        let first = |seed, pool| {
+            plan(seed, Duration::from_secs(9), pool)[0]
+                .chaos
+                .to_string()
+        };
+        assert_eq!(first(1, true), "graceful restart");
+        assert!(first(1, false).starts_with("flap "), "{}", first(1, false));
+        assert_eq!(first(6, true), "SIGSTOP");
+        assert_eq!(first(6, false), "half the connections silent");
     }
 }

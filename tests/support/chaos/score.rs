@@ -9,7 +9,9 @@
 //! **The allowance** follows from the probes' [`Config`]: readiness may
 //! turn unready up to `fail_after` (by default the client's patience) +
 //! one period (the cache TTL, or the background interval) + the deadline
-//! after the app stopped serving, and
+//! (+ the time a check waits before it calls a silent server down rather
+//! than slow, for the memcached check whose client's timeout is longer
+//! than its deadline) after the app stopped serving, and
 //! ready again up to `recover_after` − 1 further periods + one period +
 //! the deadline after it serves again, plus the app's own wait: judged by
 //! the requests sent in a window, the app serves again as soon as a request
@@ -38,8 +40,15 @@ pub struct Allowance {
 impl Allowance {
     /// The allowance of the readiness checks of `config`, for an app that
     /// waits up to `app_wait` for its dependency, through a client whose
-    /// patience is `patience` ([`healthz::Check::patience`]).
-    pub fn of(config: &Config, app_wait: Duration, patience: Option<Duration>) -> Allowance {
+    /// patience is `patience` ([`healthz::Check::patience`]) and that a
+    /// check waits up to `slow_wait` for before it calls a silent server
+    /// down.
+    pub fn of(
+        config: &Config,
+        app_wait: Duration,
+        patience: Option<Duration>,
+        slow_wait: Duration,
+    ) -> Allowance {
         let mut allowance = Allowance {
             to_unready: Duration::ZERO,
             to_ready: Duration::ZERO,
@@ -53,7 +62,7 @@ impl Allowance {
                 _ => unreachable!("`with_patience` resolves every other rule"),
             };
             let recover = run * check.recover_after.saturating_sub(1);
-            allowance.to_unready = allowance.to_unready.max(fail + run + SLACK);
+            allowance.to_unready = allowance.to_unready.max(fail + run + slow_wait + SLACK);
             allowance.to_ready = allowance.to_ready.max(recover + run + app_wait + SLACK);
         }
         allowance
@@ -121,6 +130,10 @@ impl Score {
         let mut truth = Truth::Serving;
         let mut since = Duration::ZERO;
         let mut turned = true;
+        // Whether the windows since the last scored one include a degraded
+        // one, and the latest probe's answer.
+        let mut degraded = false;
+        let mut ready = true;
         for (window, (&(total, ok), probe)) in sent.iter().zip(&probed).enumerate() {
             let at = WINDOW * window as u32;
             let now = if total < MIN_REQUESTS {
@@ -130,10 +143,20 @@ impl Score {
             } else if ok * 100 <= total * 50 {
                 Some(Truth::NotServing)
             } else {
+                degraded = true;
                 None
             };
+            if let Some(probe) = probe {
+                ready = probe.ready;
+            }
             let Some(now) = now else { continue };
-            if now != truth {
+            // Serving again after a degraded stretch (a partial fault: one
+            // of two servers down) is a recovery too: readiness, which may
+            // have answered 503 meanwhile, has the same allowance to turn
+            // back as after a stretch of not serving.
+            let recovered = degraded && now == Truth::Serving && !ready;
+            degraded = false;
+            if now != truth || recovered {
                 truth = now;
                 since = at;
                 turned = false;
@@ -247,6 +270,30 @@ mod tests {
         let score = Score::of(&requests, &probes, Duration::from_secs(5), ALLOW);
         assert!((score.false_unready - 0.5).abs() < 1e-9, "{score:?}");
         assert_eq!(score.false_ready, 0.0);
+    }
+
+    #[test]
+    fn serving_again_after_a_degraded_stretch_has_the_allowance_to_turn_back() {
+        // One request in three fails for 2 s (degraded, unscored) while
+        // readiness says 503, then the app serves again and readiness
+        // turns 200 0.8 s later: within the allowance, no false-unready.
+        let degraded: Vec<Sent> = (2_000..4_000u64)
+            .step_by(10)
+            .map(|ms| Sent {
+                at: Duration::from_millis(ms),
+                ok: ms % 30 != 0,
+            })
+            .collect();
+        let requests = [sent(0, 2_000, true), degraded, sent(4_000, 6_000, true)].concat();
+        let probes = [
+            probes(0, 2_500, true),
+            probes(2_500, 4_800, false),
+            probes(4_800, 6_000, true),
+        ]
+        .concat();
+        let score = Score::of(&requests, &probes, Duration::from_secs(6), ALLOW);
+        assert_eq!(score.false_unready, 0.0, "{score:?}");
+        assert_eq!(score.to_ready, [Duration::from_millis(800)]);
     }
 
     #[test]
