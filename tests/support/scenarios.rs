@@ -181,6 +181,13 @@ pub async fn drain_fails_readiness_but_not_liveness_or_the_app<F: Framework>() {
     );
     assert_eq!(http_get(addr, "/healthz").await.status, StatusCode::OK);
     assert_eq!(http_get(addr, "/").await.body, "app");
+    let reply = http_get(addr, "/readiness?verbose").await;
+    assert_eq!(reply.body, "[-]shutting down\nreadiness check failed");
+    let reply = http_get(addr, "/readiness/db").await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
+    );
 }
 
 /// Stamps every shared test for a [`Framework`] in the calling file:
