@@ -259,3 +259,37 @@ async fn json_and_per_check_answers_are_the_tower_layers() {
     let reply = http_get(addr, "/readiness/db").await;
     assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "OK"));
 }
+
+#[tokio::test]
+async fn fairings_after_it_see_the_rewritten_uri_and_original_uri_gives_the_one_sent() {
+    let state = state();
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let app = app(support::trusted(&state), Auth::Open, None).attach(AdHoc::on_response(
+        "records URIs",
+        move |request, _response| {
+            let record = record.clone();
+            Box::pin(async move {
+                let original = healthz::rocket::original_uri(request).map(ToString::to_string);
+                record
+                    .lock()
+                    .unwrap()
+                    .push((request.uri().to_string(), original));
+            })
+        },
+    ));
+    let addr = launch(app).await;
+    assert_eq!(
+        http_get(addr, "/readiness?verbose").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(http_get(addr, "/").await.body, "app");
+    let answer = healthz::rocket::ANSWER_PATH.to_owned();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (answer, Some("/readiness?verbose".to_owned())),
+            ("/".to_owned(), None),
+        ]
+    );
+}
