@@ -102,9 +102,12 @@
 //!   details (verbose, health+json checks, per-check paths) is the
 //!   [`Details`](crate::details::Details) policy's to decide; it sees the
 //!   request's headers and peer address.
-//! - **One `Probes` per rocket**: the fairing is a singleton, so a second
-//!   `.attach(probes)` replaces the first, and [`ANSWER_PATH`] is taken by
-//!   it.
+//! - **One `Probes` per rocket.** The fairing is a singleton: attaching
+//!   probes of the same state type again replaces the first. Probes of
+//!   two different state types would mount two routes on [`ANSWER_PATH`]
+//!   at the same rank, a collision rocket refuses to launch with. That
+//!   path is the fairing's: an app route on it is only reached by
+//!   requests sent to it directly.
 //!
 //! A `HEAD` probe is decided like a `GET` and rocket drops the body, as it
 //! does for every `HEAD` response, keeping the `GET`'s `Content-Length`.
