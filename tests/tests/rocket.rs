@@ -293,3 +293,34 @@ async fn fairings_after_it_see_the_rewritten_uri_and_original_uri_gives_the_one_
         ]
     );
 }
+
+#[derive(Clone, HealthChecks)]
+struct OtherState {
+    #[healthz]
+    db: support::fake::Fake,
+}
+
+#[tokio::test]
+async fn probes_of_two_state_types_are_refused_at_ignition() {
+    let state = state();
+    let other = OtherState {
+        db: support::fake::Fake::new(support::fake::Mode::Pass),
+    };
+    let ignited = rocket::custom(config())
+        .attach(state.probes())
+        .attach(other.probes())
+        .ignite()
+        .await;
+    let error = ignited.expect_err("two routes on the internal path at one rank");
+    assert!(
+        matches!(error.kind(), rocket::error::ErrorKind::Collisions(_)),
+        "{error:?}"
+    );
+    // Attached twice, probes of one state type are one fairing.
+    rocket::custom(config())
+        .attach(state.probes())
+        .attach(state.probes())
+        .ignite()
+        .await
+        .expect("the second replaces the first");
+}
