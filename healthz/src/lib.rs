@@ -58,7 +58,7 @@
 //! only from the modules below it and from the leaves every layer shares
 //! (`config`, [`probe`](Probe), [`limits`]):
 //!
-//! 1. **Adapters** — [`layer`] (tower), `actix` and `poem` ask
+//! 1. **Adapters** — [`layer`] (tower), `actix`, `poem` and `rocket` ask
 //!    [`Probes::probe_request`] whether a request is a probe and pass every
 //!    other request through untouched; `grpc` answers the gRPC health
 //!    service from a verdict; [`exec`] asks the running server over HTTP;
@@ -131,6 +131,8 @@ pub mod poem;
 mod probe;
 mod probes;
 mod report;
+#[cfg(feature = "rocket")]
+pub mod rocket;
 mod route;
 mod runner;
 mod verdict;
