@@ -89,6 +89,21 @@ where
         Some(self.conclude(Scope::of(selection, config), checks))
     }
 
+    /// When the first cached result of the checks `selection` runs on
+    /// demand stops being fresh: an evaluation from then on starts a new
+    /// run instead of reusing it. `None` when none has a result yet.
+    pub(crate) fn fresh_until(&self, selection: Selection<'_>) -> Option<Instant> {
+        let config = T::config();
+        (0..config.checks.len())
+            .filter(|&i| selection.includes(config, i))
+            .filter(|&i| config.checks[i].background_interval().is_none())
+            .filter_map(|i| {
+                let ttl = limits::cache_ttl(config.cache_ttl, config.checks[i].liveness);
+                runner::fresh_until(&*self.shared, i, ttl)
+            })
+            .min()
+    }
+
     /// The synchronous half of an evaluation: the report, if every check
     /// answered from its cache, or what is left to wait for.
     fn begin(&self, selection: Selection<'_>) -> Evaluation {

@@ -139,6 +139,16 @@ pub(crate) fn cached<C: Checks>(
     snapshot(&checks.slot(index).lock(), check, cache_ttl, now)
 }
 
+/// Until when check `index`'s cached result stays fresh (its run's start
+/// + `cache_ttl`); `None` before its first result.
+pub(crate) fn fresh_until<C: Checks>(
+    checks: &C,
+    index: usize,
+    cache_ttl: Duration,
+) -> Option<Instant> {
+    Some(checks.slot(index).lock().last.as_ref()?.at + cache_ttl)
+}
+
 /// Looks up check `index` for a probe: a fresh cached result (or, for a
 /// background check, its latest one), the run in flight, or a new run.
 pub(crate) fn lookup<C: Checks>(
