@@ -7,7 +7,8 @@
 //! fewer than 5 requests). **Readiness** is the probe sent in the window.
 //!
 //! **The allowance** follows from the probes' [`Config`]: readiness may
-//! turn unready up to `fail_after` (by default the client's patience) +
+//! turn unready up to `fail_after` (by default the client's patience,
+//! rounded up to whole periods: a run sees how long a failure lasted) +
 //! one period (the cache TTL, or the background interval) + the deadline
 //! (+ the time a check waits before it calls a silent server down rather
 //! than slow, for the memcached check whose client's timeout is longer
@@ -57,7 +58,11 @@ impl Allowance {
             let period = check.background_interval().unwrap_or(config.cache_ttl);
             let run = period + check.timeout.min(config.probe_timeout);
             let fail = match check.fail_after.with_patience(patience) {
-                FailAfter::Failing(duration) => duration,
+                // Runs come once a period, so a failure is seen to have
+                // lasted `duration` at the first run past it.
+                FailAfter::Failing(duration) => {
+                    period * duration.div_duration_f64(period).ceil() as u32
+                }
                 FailAfter::Failures(runs) => run * runs.saturating_sub(1),
                 _ => unreachable!("`with_patience` resolves every other rule"),
             };
