@@ -13,7 +13,8 @@
 //!
 //! A run whose blocking call ([`blocking`](crate::check::blocking)) has
 //! not returned is **outstanding**: it holds new runs of its check back
-//! (probes report the check as still timing out) until it returns, or
+//! (each run it holds back counts as one that timed out, for damping and
+//! for the cache TTL alike) until it returns, or
 //! until it is [written off](write_off_after) `max(10 × t, 5s)` after it
 //! started, so that a slow but live server is not hammered with parallel
 //! calls while a black hole cannot wedge readiness for good. At most

@@ -135,6 +135,11 @@ pub fn app<B: Backend, S: HealthChecks>(client: B::Client, probes: Probes<S>) ->
         .layer(probes)
 }
 
+/// The public messages of a database check with the suites' 500ms
+/// timeout while its server is unreachable: the [`Backend::MESSAGES`] of
+/// every database backend.
+pub const DATABASE_MESSAGES: &[&str] = &["cannot connect to database.", "timed out after 500ms."];
+
 /// A server behind a fault proxy, shared by the client that uses it and
 /// the campaign that faults it ([`Backend::also`]).
 #[derive(Clone)]

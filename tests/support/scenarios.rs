@@ -20,6 +20,15 @@ use http_body_util::Full;
 use crate::fake::{state, AppState, Mode};
 use crate::{get as http_get, request, send};
 
+/// Paths that only look like probes: the app's own, never a probe's answer.
+pub const LOOKALIKE_PATHS: [&str; 5] = [
+    "/healthz/",
+    "/Readiness",
+    "/readinessx",
+    "//readiness",
+    "/startupz/x",
+];
+
 /// Whether the app's auth rejects every request, as one whose session
 /// store is down would.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,13 +106,7 @@ pub async fn other_methods_and_paths_reach_the_app<F: Framework>() {
     // Paths that only look like probes, and methods other than GET and
     // HEAD on probe paths, are the app's: the framework's own 404 (or 405
     // where a route of another method matched), never a probe's answer.
-    for path in [
-        "/healthz/",
-        "/Readiness",
-        "/readinessx",
-        "//readiness",
-        "/startupz/x",
-    ] {
+    for path in LOOKALIKE_PATHS {
         let reply = http_get(addr, path).await;
         assert!(reply.status.is_client_error(), "{path}: {}", reply.status);
         assert_eq!(reply.header("cache-control"), "", "{path}");

@@ -249,13 +249,7 @@ async fn what_only_looks_like_a_probe_gets_actixs_own_404() {
     // routing answers exactly 404 to every one of them.
     let state = state();
     let addr = serve(support::trusted(&state), Auth::Open);
-    for path in [
-        "/healthz/",
-        "/Readiness",
-        "/readinessx",
-        "//readiness",
-        "/startupz/x",
-    ] {
+    for path in support::scenarios::LOOKALIKE_PATHS {
         assert_eq!(
             http_get(addr, path).await.status,
             StatusCode::NOT_FOUND,

@@ -104,3 +104,77 @@ async fn a_failure_counts_once_it_outlasts_the_clients_patience() {
     waits.strict.down.store(true, Ordering::SeqCst);
     assert_eq!(probes.readiness().await.status(), Status::Fail);
 }
+
+/// A check whose blocking call waits until the test opens its gate: a sync
+/// client behind a black-holed server.
+#[derive(Clone)]
+struct Gate(Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    fn new(open: bool) -> Gate {
+        Gate(Arc::new((
+            std::sync::Mutex::new(open),
+            std::sync::Condvar::new(),
+        )))
+    }
+
+    fn set(&self, open: bool) {
+        *self.0 .0.lock().unwrap() = open;
+        self.0 .1.notify_all();
+    }
+}
+
+impl Check for Gate {
+    async fn check(&self) -> Result<(), CheckError> {
+        let gate = Arc::clone(&self.0);
+        healthz::check::blocking(move || {
+            let (open, changed) = &*gate;
+            let mut open = open.lock().unwrap();
+            while !*open {
+                open = changed.wait(open).unwrap();
+            }
+        })
+        .await
+    }
+}
+
+struct Reopen(Gate);
+
+impl Drop for Reopen {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "100ms", cache = "200ms")]
+struct Blocked {
+    #[healthz(fail_after = 3)]
+    dep: Gate,
+}
+
+/// A blocking call stuck past its deadline holds new runs back; each run
+/// it holds back counts as one that timed out, once per TTL, so damping
+/// turns the probe 503 after `fail_after` TTLs, not only once the stuck
+/// call is written off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_held_back_by_a_stuck_blocking_call_count_for_damping() {
+    let gate = Gate::new(true);
+    let probes = Blocked { dep: gate.clone() }.probes();
+    assert_eq!(probes.readiness().await.status(), Status::Pass);
+    gate.set(false);
+    // Open again however the test ends: the runtime waits for its
+    // blocking threads before it shuts down.
+    let _reopen = Reopen(gate.clone());
+    let write_off = healthz::limits::write_off_after(Duration::from_millis(100));
+    let closed = Instant::now();
+    // Probed as a kubelet would, every 50 ms.
+    while probes.readiness().await.status() != Status::Fail {
+        assert!(
+            closed.elapsed() < write_off,
+            "still ready {:?} after the check hung",
+            closed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -78,8 +78,7 @@ impl<C: Database> Backend for R2d2<C> {
     const KIND: Kind = C::KIND;
     const ROUTE: &'static str = "/query";
     const CHECK: &'static str = "db";
-    const MESSAGES: &'static [&'static str] =
-        &["cannot connect to database.", "timed out after 500ms."];
+    const MESSAGES: &'static [&'static str] = support::backend::DATABASE_MESSAGES;
     const APP_CLIENTS: usize = 3 * POOL_SIZE as usize;
     const SECRETS: &'static [&'static str] = &[USER, PASSWORD, DATABASE];
     type Client = Pool<C>;

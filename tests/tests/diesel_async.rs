@@ -17,7 +17,7 @@ use support::backend::{Backend, PoolBackend, SlowQueries};
 use support::servers::{Kind, Server, DATABASE, PASSWORD, USER};
 
 const POOL_SIZE: usize = 2;
-const MESSAGES: &[&str] = &["cannot connect to database.", "timed out after 500ms."];
+const MESSAGES: &[&str] = support::backend::DATABASE_MESSAGES;
 
 type Bb8Pool<C> = bb8::Pool<AsyncDieselConnectionManager<C>>;
 type DeadPool<C> = diesel_async::pooled_connection::deadpool::Pool<C>;

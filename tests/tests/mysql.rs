@@ -30,8 +30,7 @@ impl Backend for Mysql {
     const KIND: Kind = Kind::MariaDb;
     const ROUTE: &'static str = "/query";
     const CHECK: &'static str = "db";
-    const MESSAGES: &'static [&'static str] =
-        &["cannot connect to database.", "timed out after 500ms."];
+    const MESSAGES: &'static [&'static str] = support::backend::DATABASE_MESSAGES;
     const APP_CLIENTS: usize = 3 * POOL_SIZE;
     const SECRETS: &'static [&'static str] = &[USER, PASSWORD, DATABASE, "localhost"];
     type Client = Pool;

@@ -14,7 +14,7 @@ use support::servers::{Kind, Server, DATABASE, PASSWORD, USER};
 use support::verdict::{assert_recovers, assert_unready};
 
 const DEADLINE: Duration = Duration::from_millis(500);
-const MESSAGES: &[&str] = &["cannot connect to database.", "timed out after 500ms."];
+const MESSAGES: &[&str] = support::backend::DATABASE_MESSAGES;
 const RECOVERY: Duration = Duration::from_secs(30);
 const POOL_SIZE: usize = 2;
 

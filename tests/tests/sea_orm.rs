@@ -29,8 +29,7 @@ impl Backend for SeaOrm {
     const KIND: Kind = Kind::Postgres;
     const ROUTE: &'static str = "/query";
     const CHECK: &'static str = "db";
-    const MESSAGES: &'static [&'static str] =
-        &["cannot connect to database.", "timed out after 500ms."];
+    const MESSAGES: &'static [&'static str] = support::backend::DATABASE_MESSAGES;
     const APP_CLIENTS: usize = 3 * POOL_SIZE as usize;
     const SECRETS: &'static [&'static str] = &[USER, PASSWORD, DATABASE];
     type Client = DatabaseConnection;

@@ -63,7 +63,7 @@ struct StuckState<P> {
 
 const DEADLINE: Duration = Duration::from_millis(500);
 const BUSY_LIMIT: Duration = Duration::from_secs(2);
-const MESSAGES: &[&str] = &["cannot connect to database.", "timed out after 500ms."];
+const MESSAGES: &[&str] = support::backend::DATABASE_MESSAGES;
 /// How long the database may take to be usable again after a fault ends.
 const RECOVERY: Duration = Duration::from_secs(30);
 /// Connections in the app's pool; the app's load keeps more requests than

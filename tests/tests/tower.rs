@@ -184,13 +184,7 @@ async fn what_only_looks_like_a_probe_gets_axums_own_404() {
     // routing answers exactly 404 to every one of them.
     let state = state();
     let addr = Tower::serve(support::trusted(&state), Auth::Open).await;
-    for path in [
-        "/healthz/",
-        "/Readiness",
-        "/readinessx",
-        "//readiness",
-        "/startupz/x",
-    ] {
+    for path in support::scenarios::LOOKALIKE_PATHS {
         assert_eq!(
             http_get(addr, path).await.status,
             StatusCode::NOT_FOUND,

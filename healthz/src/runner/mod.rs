@@ -18,6 +18,10 @@
 //! A check with an interval runs in the background ([`schedule`]): probes
 //! then answer from its latest result, until it is stale. Every result goes
 //! through the slot's [`Damper`] (flap damping) as it is published.
+//!
+//! (One file over the usual size: every transition of a slot's state,
+//! each under its lock, is here, so that the rules above read in one
+//! place.)
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
@@ -174,14 +178,13 @@ pub(crate) fn lookup<C: Checks>(
             }
             None if held_back(&mut state, check, now, &mut notes) => {
                 // Starting another run now would only add a stuck thread.
-                let damping = state.damper.peek_failure(check, now);
+                // The run that is not started counts as one that timed
+                // out, reused for the TTL as a run's result is: damping
+                // counts it, subscribers hear of it.
+                let report = record_held_back(slot, &mut state, check, now);
                 drop(state);
-                Lookup::Ready(report(
-                    check,
-                    Outcome::timed_out(check.timeout),
-                    Duration::ZERO,
-                    damping,
-                ))
+                checks.published(index);
+                Lookup::Ready(report)
             }
             None => {
                 let damper = state.damper;
@@ -210,14 +213,7 @@ pub(crate) fn refresh<C: Checks>(
         drop(state);
         Some(receiver)
     } else if held_back(&mut state, check, now, &mut notes) {
-        let outcome = Outcome::timed_out(check.timeout);
-        let damping = state
-            .damper
-            .record(check, &outcome, now, slot.local.patience());
-        state.last = Some(Finished {
-            report: report(check, outcome, Duration::ZERO, damping),
-            at: now,
-        });
+        record_held_back(slot, &mut state, check, now);
         drop(state);
         checks.published(index);
         None
@@ -226,6 +222,26 @@ pub(crate) fn refresh<C: Checks>(
     };
     log_notes(check, notes);
     running
+}
+
+/// Records a run that outstanding ones held back as a timed-out result
+/// at `now`, and returns it.
+fn record_held_back(
+    slot: &Slot,
+    state: &mut SlotState,
+    check: &'static CheckConfig,
+    now: Instant,
+) -> CheckReport {
+    let outcome = Outcome::timed_out(check.timeout);
+    let damping = state
+        .damper
+        .record(check, &outcome, now, slot.local.patience());
+    let report = report(check, outcome, Duration::ZERO, damping);
+    state.last = Some(Finished {
+        report: report.clone(),
+        at: now,
+    });
+    report
 }
 
 /// Starts a run of check `index` and records it as the slot's current one.
