@@ -29,6 +29,11 @@
 //! - PostgreSQL: `connect_timeout=2` in the URL bounds a connect to a
 //!   server that never answers (libpq waits for the kernel otherwise, a
 //!   minute or more, holding a blocking thread).
+//! - MySQL: diesel's URL takes no connect timeout, so behind a connect that
+//!   hangs (a Service with no endpoints) the check's spare connection waits
+//!   for the kernel, and the runs it holds back fail until it gives up or
+//!   is written off (5 s at most by default): readiness turns back to 200
+//!   that much after the server is back.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
