@@ -7,7 +7,7 @@
 //! `SELECT 1` on it, both before the deadline; when the pool gives nothing
 //! in time, busy is proven on a spare connection the check opens with the
 //! pool's own manager (which an `r2d2::Pool` keeps to itself: hence this
-//! type). Every call runs through [`blocking`](crate::check::blocking), so
+//! type). Every call runs through [`blocking`], so
 //! a call stuck on a dead socket holds a thread, never a runtime worker,
 //! and holds new runs back until it returns or is written off.
 //!
