@@ -124,8 +124,8 @@ impl FaultProxy {
     /// Turns every other connection open now (by the order they were
     /// accepted) into a black hole, as `Silent` does, and leaves the rest
     /// and new connections alone: a partial fault, where some of a pool's
-    /// connections died and the others did not. [`reset_black_holes`]
-    /// (Self::reset_black_holes) ends it.
+    /// connections died and the others did not.
+    /// [`reset_black_holes`](Self::reset_black_holes) ends it.
     pub fn black_hole_half(&self) {
         self.partial.send_modify(|epoch| *epoch += 1);
         std::thread::sleep(Duration::from_millis(100));
