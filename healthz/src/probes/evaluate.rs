@@ -92,6 +92,7 @@ where
     /// When the first cached result of the checks `selection` runs on
     /// demand stops being fresh: an evaluation from then on starts a new
     /// run instead of reusing it. `None` when none has a result yet.
+    #[cfg(feature = "grpc")]
     pub(crate) fn fresh_until(&self, selection: Selection<'_>) -> Option<Instant> {
         let config = T::config();
         (0..config.checks.len())

@@ -145,6 +145,7 @@ pub(crate) fn cached<C: Checks>(
 
 /// Until when check `index`'s cached result stays fresh (its run's start
 /// + `cache_ttl`); `None` before its first result.
+#[cfg(feature = "grpc")]
 pub(crate) fn fresh_until<C: Checks>(
     checks: &C,
     index: usize,
