@@ -85,7 +85,9 @@ pub enum FailAfter {
     /// fails on the first.
     Failures(u32),
     /// After failing, with no pass in between, for this long
-    /// (`fail_after = "10s"`).
+    /// (`fail_after = "10s"`): from the start of the first failed run to
+    /// the start of the latest, so a run that took its whole deadline to
+    /// fail counts no later than one refused at once.
     Failing(Duration),
 }
 

@@ -43,12 +43,17 @@ async fn a_cached_failure_expires_one_ttl_after_its_run_began() {
 #[derive(Clone, Default)]
 struct Patient {
     down: Arc<AtomicBool>,
+    /// The next call hangs (a silent server) instead of failing at once.
+    hang_once: Arc<AtomicBool>,
     calls: Arc<AtomicUsize>,
 }
 
 impl Check for Patient {
     async fn check(&self) -> Result<(), CheckError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.hang_once.swap(false, Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         if self.down.load(Ordering::SeqCst) {
             Err(CheckError::unavailable(CheckError::DATABASE))
         } else {
@@ -103,6 +108,34 @@ async fn a_failure_counts_once_it_outlasts_the_clients_patience() {
 
     waits.strict.down.store(true, Ordering::SeqCst);
     assert_eq!(probes.readiness().await.status(), Status::Fail);
+}
+
+/// A failure lasts from the start of the run that first saw it, however
+/// that run ended: a first run that took its whole deadline to fail (a
+/// silent server), then runs refused at once, count as long as runs
+/// refused at once from the start. Counted from the end of the first run
+/// instead, readiness turned 503 a deadline (300 ms) after the client's
+/// patience ran out.
+#[tokio::test(start_paused = true)]
+async fn a_failure_lasts_from_the_start_of_the_run_that_first_saw_it() {
+    let waits = Waits {
+        db: Patient::default(),
+        strict: Patient::default(),
+    };
+    let probes = waits.probes();
+    assert_eq!(probes.readiness().await.status(), Status::Pass);
+
+    waits.db.down.store(true, Ordering::SeqCst);
+    waits.db.hang_once.store(true, Ordering::SeqCst);
+    let failed = Instant::now();
+    let report = probes.readiness().await;
+    assert_eq!(report.status(), Status::Warn, "{report:?}");
+    assert_eq!(failed.elapsed(), Duration::from_millis(300), "timed out");
+    tokio::time::sleep_until(failed + Duration::from_millis(1_999)).await;
+    assert_eq!(probes.readiness().await.status(), Status::Warn);
+    tokio::time::sleep_until(failed + Duration::from_secs(2)).await;
+    let report = probes.readiness().await;
+    assert_eq!(report.status(), Status::Fail, "{report:?}");
 }
 
 /// A check whose blocking call waits until the test opens its gate: a sync

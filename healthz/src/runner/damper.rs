@@ -28,8 +28,12 @@ pub(crate) struct Damper {
 }
 
 impl Damper {
-    /// Records a run's outcome, finished at `now` by a check whose client
-    /// has `patience`, and returns how damping holds the check after it.
+    /// Records the outcome of a run that started at `now`, of a check whose
+    /// client has `patience`, and returns how damping holds the check
+    /// after it. Every run counts at its start, whenever it ended: a
+    /// `Failing` duration is then the span between the starts of the
+    /// first and the latest failed run, a whole number of TTLs or
+    /// intervals when runs come on time.
     pub(crate) fn record(
         &mut self,
         check: &CheckConfig,
@@ -43,8 +47,8 @@ impl Damper {
         damping
     }
 
-    /// How damping would hold the check if a run failed at `now`, without
-    /// recording it: for a probe that gave up waiting on a run.
+    /// How damping would hold the check if the run started at `now` failed,
+    /// without recording it: for a probe that gave up waiting on a run.
     pub(crate) fn peek_failure(&self, check: &CheckConfig, now: Instant) -> Damping {
         let failed = Outcome::timed_out(check.timeout);
         self.after(check, &failed, now).1

@@ -117,9 +117,11 @@ pub(crate) enum Lookup {
     Wait(Waiting),
 }
 
-/// A run to wait for, and the damping state to judge a timeout with.
+/// A run to wait for, when it started, and the damping state to judge a
+/// timeout with.
 pub(crate) struct Waiting {
     receiver: watch::Receiver<Option<Finished>>,
+    started: Instant,
     damper: Damper,
 }
 
@@ -172,10 +174,14 @@ pub(crate) fn lookup<C: Checks>(
             Lookup::Ready(report)
         }
         None => match in_flight(&mut state, now, &mut notes) {
-            Some(receiver) => {
+            Some((receiver, started)) => {
                 let damper = state.damper;
                 drop(state);
-                Lookup::Wait(Waiting { receiver, damper })
+                Lookup::Wait(Waiting {
+                    receiver,
+                    started,
+                    damper,
+                })
             }
             None if held_back(&mut state, check, now, &mut notes) => {
                 // Starting another run now would only add a stuck thread.
@@ -190,7 +196,11 @@ pub(crate) fn lookup<C: Checks>(
             None => {
                 let damper = state.damper;
                 let receiver = start(checks, index, check, state, now);
-                Lookup::Wait(Waiting { receiver, damper })
+                Lookup::Wait(Waiting {
+                    receiver,
+                    started: now,
+                    damper,
+                })
             }
         },
     };
@@ -210,7 +220,7 @@ pub(crate) fn refresh<C: Checks>(
     let slot = checks.slot(index);
     let mut notes = Vec::new();
     let mut state = slot.lock();
-    let running = if let Some(receiver) = in_flight(&mut state, now, &mut notes) {
+    let running = if let Some((receiver, _)) = in_flight(&mut state, now, &mut notes) {
         drop(state);
         Some(receiver)
     } else if held_back(&mut state, check, now, &mut notes) {
@@ -321,20 +331,21 @@ fn snapshot(
     }
 }
 
-/// The run in flight, if one is and it can still be waited for.
+/// The run in flight and when it started, if one is and it can still be
+/// waited for.
 fn in_flight(
     state: &mut SlotState,
     now: Instant,
     notes: &mut Vec<Note>,
-) -> Option<watch::Receiver<Option<Finished>>> {
+) -> Option<(watch::Receiver<Option<Finished>>, Instant)> {
     let current = state.current.take()?;
     // A run whose task ended without publishing (its runtime shut down)
     // has dropped its sender: it is over, whatever its token says.
     let lost = current.receiver.has_changed().is_err();
     if !lost && now < current.stranded_at {
-        let receiver = current.receiver.clone();
+        let running = (current.receiver.clone(), current.started);
         state.current = Some(current);
-        return Some(receiver);
+        return Some(running);
     }
     if !lost {
         notes.push(Note::Stranded);
@@ -380,6 +391,7 @@ pub(crate) async fn wait(
 ) -> CheckReport {
     let Waiting {
         mut receiver,
+        started,
         damper,
     } = waiting;
     let deadline = probe_deadline.min(probe_start + check.timeout);
@@ -397,7 +409,7 @@ pub(crate) async fn wait(
             check,
             Outcome::timed_out(check.timeout),
             probe_start.elapsed(),
-            damper.peek_failure(check, Instant::now()),
+            damper.peek_failure(check, started),
         ),
     }
 }

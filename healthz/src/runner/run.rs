@@ -63,7 +63,6 @@ impl<C: Checks> Run<C> {
             ),
             Err(_elapsed) => (Outcome::timed_out(check.timeout), None),
         };
-        let finished_at = Instant::now();
         let mut finished = Finished {
             report: report(check, outcome, latency, Damping::Steady),
             at: started,
@@ -87,10 +86,14 @@ impl<C: Checks> Run<C> {
                     written_off: false,
                 });
             }
+            // Damping's clock is a run's start, as the cache's is: a held
+            // back run counts at the moment it would have started, and a
+            // run that took its deadline to fail must not count a deadline
+            // later than one that failed at once.
             finished.report.damping = state.damper.record(
                 check,
                 &finished.report.outcome,
-                finished_at,
+                started,
                 self.local.patience(),
             );
             Some(state.last.replace(finished.clone()))
