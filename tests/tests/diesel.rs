@@ -15,8 +15,12 @@ use diesel::pg::PgConnection;
 use diesel::r2d2::R2D2Connection;
 use healthz::checks::diesel::Pool;
 use healthz::HealthChecks;
+use http::StatusCode;
 use support::backend::{Backend, PoolBackend, SlowQueries};
+use support::fault::{Fault, FaultProxy};
+use support::load::AppLoad;
 use support::servers::{Kind, Server, DATABASE, PASSWORD, USER};
+use support::verdict::until_status;
 
 const POOL_SIZE: u32 = 2;
 /// How long the app's requests wait for a pooled connection.
@@ -132,3 +136,51 @@ impl<C: Database> PoolBackend for R2d2<C> {
 
 support::backend_suite!(postgres: R2d2<PgConnection>, pool, campaign);
 support::backend_suite!(mariadb: R2d2<MysqlConnection>, pool);
+
+/// `DbState` without damping: every failed run counts.
+#[derive(Clone, HealthChecks)]
+#[healthz(timeout = "500ms", cache = "0s")]
+struct Strict<P> {
+    #[healthz(fail_after = 1)]
+    db: P,
+}
+
+/// Connects hang (a Service with no endpoints) while the app's own
+/// requests hold the pool on black-holed connections, so the check opens
+/// its spare connection, and libmysqlclient has no connect timeout. Each
+/// spare connect then stayed on a blocking thread until the kernel's SYN
+/// retries reached the server again, holding the runs after it back: 503
+/// while the app served again. The TCP pre-flight is dropped at the
+/// deadline instead, and the first probe once the app serves is ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_a_hung_connect_leaves_no_spare_connect_stuck() {
+    let bound = Duration::from_secs(30);
+    let server = Server::start(Kind::MariaDb);
+    let proxy = FaultProxy::start(server.addr());
+    let pool = R2d2::<MysqlConnection>::client(&server, proxy.addr()).await;
+    let app = support::backend::app::<R2d2<MysqlConnection>, _>(
+        pool.clone(),
+        Strict { db: pool.clone() }.probes(),
+    );
+    let addr = support::serve(app).await;
+    let load = AppLoad::once_ready(addr, "/query", 3 * POOL_SIZE as usize, bound).await;
+
+    proxy.set(Fault::HangConnect);
+    until_status(addr, "/readiness", StatusCode::SERVICE_UNAVAILABLE, bound).await;
+    // Runs that each find the pool held and open a spare connection.
+    for _ in 0..4 {
+        let reply = support::get(addr, "/readiness").await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.body
+        );
+    }
+    proxy.set(Fault::Pass);
+    proxy.reset_black_holes();
+    load.wait_for_success(5, bound).await;
+    let reply = support::get(addr, "/readiness").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    load.stop().await;
+}

@@ -29,11 +29,19 @@
 //! - PostgreSQL: `connect_timeout=2` in the URL bounds a connect to a
 //!   server that never answers (libpq waits for the kernel otherwise, a
 //!   minute or more, holding a blocking thread).
-//! - MySQL: diesel's URL takes no connect timeout, so behind a connect that
-//!   hangs (a Service with no endpoints) the check's spare connection waits
-//!   for the kernel, and the runs it holds back fail until it gives up or
-//!   is written off (5 s at most by default): readiness turns back to 200
-//!   that much after the server is back.
+//! - MySQL: diesel's URL takes no connect timeout, and libmysqlclient then
+//!   waits for the kernel, which retries a dropped SYN for two minutes.
+//!   The check does not let its spare connection wait so: for a
+//!   `mysql://` URL naming a TCP host, it first opens a plain TCP
+//!   connection to that host and port (async, dropped at the deadline),
+//!   and calls libmysqlclient only once that connected. Behind a connect
+//!   that hangs (a Service with no endpoints), no blocking call is left
+//!   stuck to hold back the runs after it, and readiness turns back to
+//!   200 as soon as connects go through again. That costs the server one
+//!   bare TCP connection per spare opened, followed at once by the real
+//!   one, whose success resets MySQL's `max_connect_errors` count. A
+//!   server that accepts and then never answers still holds the connect
+//!   until its socket gives up.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -55,6 +63,8 @@ pub struct Pool<C: R2D2Connection + 'static> {
     /// A manager of its own for the spare (diesel's manager is `Clone`
     /// only for a `Clone` connection).
     manager: Arc<ConnectionManager<C>>,
+    /// Connected to before the spare is opened.
+    preflight: Preflight,
 }
 
 impl<C: R2D2Connection + 'static> Pool<C> {
@@ -82,6 +92,7 @@ impl<C: R2D2Connection + 'static> Pool<C> {
         let database_url = database_url.into();
         Self {
             pool: builder.build_unchecked(ConnectionManager::new(database_url.clone())),
+            preflight: Preflight::of(&database_url),
             manager: Arc::new(ConnectionManager::new(database_url)),
         }
     }
@@ -97,6 +108,7 @@ impl<C: R2D2Connection + 'static> Clone for Pool<C> {
         Self {
             pool: self.pool.clone(),
             manager: Arc::clone(&self.manager),
+            preflight: self.preflight.clone(),
         }
     }
 }
@@ -138,6 +150,55 @@ impl<C> DerefMut for Lent<C> {
     }
 }
 
+/// The TCP host and port of a `mysql://` URL, connected to before the
+/// spare is opened (see the module documentation); nothing for any other
+/// URL, or without the `diesel-mysql` feature.
+#[derive(Clone, Default)]
+struct Preflight(#[cfg(feature = "diesel-mysql")] Option<Arc<(String, u16)>>);
+
+impl Preflight {
+    #[cfg(feature = "diesel-mysql")]
+    fn of(database_url: &str) -> Self {
+        Self(mysql_tcp_address(database_url).map(Arc::new))
+    }
+
+    #[cfg(not(feature = "diesel-mysql"))]
+    fn of(_database_url: &str) -> Self {
+        Self()
+    }
+
+    /// Connects to the address over TCP and closes the connection: whether
+    /// a connect goes through at all, asked without a thread to strand.
+    async fn connect(&self) -> Result<(), CheckError> {
+        #[cfg(feature = "diesel-mysql")]
+        if let Some(address) = &self.0 {
+            let (host, port) = &**address;
+            tokio::net::TcpStream::connect((host.as_str(), *port))
+                .await
+                .map_err(|error| unavailable(format!("TCP connect to {host}:{port}: {error}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// The TCP host and port a `mysql://` URL connects to (3306 unless it
+/// says); `None` for any other URL, one that names a Unix socket, and
+/// `localhost`, which libmysqlclient reaches over its socket.
+#[cfg(feature = "diesel-mysql")]
+fn mysql_tcp_address(database_url: &str) -> Option<(String, u16)> {
+    let url = url::Url::parse(database_url).ok()?;
+    if url.scheme() != "mysql" || url.query_pairs().any(|(key, _)| key == "unix_socket") {
+        return None;
+    }
+    let host = match url.host()? {
+        url::Host::Domain("localhost") => return None,
+        url::Host::Domain(name) => name.to_owned(),
+        url::Host::Ipv4(address) => address.to_string(),
+        url::Host::Ipv6(address) => address.to_string(),
+    };
+    Some((host, url.port().unwrap_or(3306)))
+}
+
 fn unavailable(detail: impl fmt::Display + Send + Sync + 'static) -> CheckError {
     CheckError::unavailable(CheckError::DATABASE).with_detail(detail)
 }
@@ -172,6 +233,7 @@ where
     }
 
     async fn open(&self, _recipe: Option<()>) -> Result<Held<C>, CheckError> {
+        self.preflight.connect().await?;
         let manager = Arc::clone(&self.manager);
         match blocking(move || manager.connect()).await? {
             Ok(spare) => Ok(Held(Some(Box::new(Box::new(spare))))),
@@ -226,5 +288,32 @@ where
     /// requests wait for a connection.
     fn patience(&self) -> Option<Duration> {
         Some(self.pool.connection_timeout())
+    }
+}
+
+#[cfg(all(test, feature = "diesel-mysql"))]
+mod tests {
+    use super::mysql_tcp_address;
+
+    #[test]
+    fn the_preflight_address_is_a_mysql_urls_tcp_host_and_port() {
+        let address = |url| mysql_tcp_address(url);
+        let tcp = |host: &str, port| Some((host.to_owned(), port));
+        assert_eq!(
+            address("mysql://app:pw@127.0.0.1:3307/app"),
+            tcp("127.0.0.1", 3307)
+        );
+        assert_eq!(
+            address("mysql://app@db.internal/app"),
+            tcp("db.internal", 3306)
+        );
+        assert_eq!(address("mysql://app@[::1]:3306/app"), tcp("::1", 3306));
+        assert_eq!(address("mysql://app@localhost/app"), None);
+        assert_eq!(
+            address("mysql://app@db/app?unix_socket=/run/mysqld.sock"),
+            None
+        );
+        assert_eq!(address("postgres://app@127.0.0.1/app"), None);
+        assert_eq!(address("not a url"), None);
     }
 }
