@@ -208,28 +208,32 @@ pub(crate) fn lookup<C: Checks>(
     lookup
 }
 
-/// Starts a run of background check `index` unless one is in flight, and
-/// returns the run to wait for; `None` when a stuck run holds new ones
-/// back, which is recorded as a timed-out result.
+/// Starts a run of background check `index`, due at `due`, unless one is
+/// in flight, and returns the run to wait for; `None` when a stuck run
+/// holds new ones back, which is recorded as a timed-out result. The run
+/// counts at `due`, not at the moment its timer fired: runs due a whole
+/// number of intervals apart are that far apart for damping, however
+/// late each was woken.
 pub(crate) fn refresh<C: Checks>(
     checks: &Arc<C>,
     index: usize,
     check: &'static CheckConfig,
-    now: Instant,
+    due: Instant,
 ) -> Option<watch::Receiver<Option<Finished>>> {
     let slot = checks.slot(index);
+    let now = Instant::now();
     let mut notes = Vec::new();
     let mut state = slot.lock();
     let running = if let Some((receiver, _)) = in_flight(&mut state, now, &mut notes) {
         drop(state);
         Some(receiver)
     } else if held_back(&mut state, check, now, &mut notes) {
-        record_held_back(slot, &mut state, check, now);
+        record_held_back(slot, &mut state, check, due);
         drop(state);
         checks.published(index);
         None
     } else {
-        Some(start(checks, index, check, state, now))
+        Some(start(checks, index, check, state, due))
     };
     log_notes(check, notes);
     running
@@ -273,7 +277,9 @@ fn start<C: Checks>(
         receiver: receiver.clone(),
         token: Arc::downgrade(&token),
         started: now,
-        stranded_at: RunLimits::new(now, check.timeout).stranded_at(),
+        // From the clock, not from `now`: a background run due a while
+        // ago (a stalled runtime) still gets its whole deadline.
+        stranded_at: RunLimits::new(Instant::now(), check.timeout).stranded_at(),
     });
     drop(state);
     let run = Run {
@@ -281,6 +287,7 @@ fn start<C: Checks>(
         index,
         check,
         generation,
+        counted_at: now,
         token: InFlight(token),
         local: Arc::clone(&slot.local),
     };

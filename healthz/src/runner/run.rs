@@ -24,6 +24,10 @@ pub(super) struct Run<C> {
     pub(super) index: usize,
     pub(super) check: &'static CheckConfig,
     pub(super) generation: u64,
+    /// When the run counts as having started, for the cache and damping:
+    /// the moment the probe asked for it, or when a background run was
+    /// due.
+    pub(super) counted_at: Instant,
     pub(super) token: InFlight,
     pub(super) local: Arc<Local>,
 }
@@ -65,7 +69,7 @@ impl<C: Checks> Run<C> {
         };
         let mut finished = Finished {
             report: report(check, outcome, latency, Damping::Steady),
-            at: started,
+            at: self.counted_at,
         };
         #[cfg(feature = "metrics")]
         crate::metrics::record_run(check.name, &finished.report.outcome, latency);
@@ -93,7 +97,7 @@ impl<C: Checks> Run<C> {
             finished.report.damping = state.damper.record(
                 check,
                 &finished.report.outcome,
-                started,
+                self.counted_at,
                 self.local.patience(),
             );
             Some(state.last.replace(finished.clone()))

@@ -94,12 +94,13 @@ async fn run_on_schedule<C: Checks>(
     mut stop: watch::Receiver<()>,
 ) {
     let schedule = Schedule::new(Instant::now(), interval, jitter);
+    let mut due = Instant::now();
     loop {
         let Some(strong) = checks.upgrade() else {
             return;
         };
         let started = Instant::now();
-        let running = refresh(&strong, index, check, started);
+        let running = refresh(&strong, index, check, due);
         drop(strong);
         if let Some(mut receiver) = running {
             // A run always ends by its timeout; one whose task is not
@@ -110,8 +111,9 @@ async fn run_on_schedule<C: Checks>(
                 _ = stop.changed() => return,
             }
         }
+        due = schedule.next_after(Instant::now());
         tokio::select! {
-            () = tokio::time::sleep_until(schedule.next_after(Instant::now())) => {}
+            () = tokio::time::sleep_until(due) => {}
             _ = stop.changed() => return,
         }
     }
