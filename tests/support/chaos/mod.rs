@@ -179,7 +179,9 @@ where
     let server = Arc::new(Mutex::new(server));
     let state = S::from(B::state(&client));
     let addr = serve(app::<B, _>(client.clone(), crate::trusted(&state))).await;
-    let grpc = serve_grpc(crate::trusted(&state)).await;
+    let watched = crate::trusted(&state);
+    let reports = watched.subscribe();
+    let grpc = serve_grpc(watched).await;
     crate::verdict::assert_recovers(addr, B::RECOVERY).await;
 
     let mut schedules = vec![(
@@ -217,6 +219,7 @@ where
     let observed = record::observe(
         addr,
         grpc,
+        reports,
         B::ROUTE,
         start,
         settings.length,
@@ -240,6 +243,8 @@ where
     );
     let requests = observed.requests.lock().unwrap().clone();
     let probes = observed.probes.lock().unwrap().clone();
+    let applied = applied.0.lock().unwrap().clone();
+    let faults: Vec<Duration> = applied.iter().map(|(began, _, _)| *began).collect();
     let watched = observed.watch_as_probes(settings.length);
     let scored = [
         (name::<B>(), probes),
@@ -247,12 +252,11 @@ where
     ]
     .into_iter()
     .map(|(name, probes)| {
-        let score = Score::of(&requests, &probes, settings.length, allowance);
+        let score = Score::of(&requests, &probes, settings.length, allowance, &faults);
         let row = row(&name, mode, seed, settings.length, &score, allowance);
         (score, row)
     })
     .collect();
-    let applied = applied.0.lock().unwrap().clone();
     (scored, applied)
 }
 

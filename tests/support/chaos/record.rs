@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use healthz::{Outcome, Report};
 use http::{Method, StatusCode};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use tonic::transport::Channel;
@@ -52,9 +54,19 @@ pub struct Probed {
 pub struct Observed {
     pub requests: Mutex<Vec<Sent>>,
     pub probes: Mutex<Vec<Probed>>,
-    /// The readiness `Watch`'s messages: when each arrived, and whether it
-    /// said `SERVING` (a broken watch counts as not serving).
-    pub watched: Mutex<Vec<(Duration, bool)>>,
+    /// The readiness `Watch`'s messages: when each arrived, whether it
+    /// said `SERVING` (a broken watch counts as not serving), and whether
+    /// a check of the watched probes was busy then (gRPC has no word for
+    /// it: a busy pool keeps the service `SERVING`, as it keeps HTTP 200).
+    pub watched: Mutex<Vec<Watched>>,
+}
+
+/// One message of the readiness `Watch`.
+#[derive(Clone, Copy, Debug)]
+pub struct Watched {
+    pub at: Duration,
+    pub serving: bool,
+    pub busy: bool,
 }
 
 impl Observed {
@@ -65,15 +77,11 @@ impl Observed {
         let mut probes = Vec::new();
         let mut at = Duration::ZERO;
         while at < length {
-            let ready = watched
-                .iter()
-                .take_while(|(when, _)| *when <= at)
-                .last()
-                .is_some_and(|(_, serving)| *serving);
+            let latest = watched.iter().take_while(|message| message.at <= at).last();
             probes.push(Probed {
                 at,
-                ready,
-                busy: false,
+                ready: latest.is_some_and(|message| message.serving),
+                busy: latest.is_some_and(|message| message.busy),
                 took: Duration::ZERO,
             });
             at += PROBE_EVERY;
@@ -83,11 +91,13 @@ impl Observed {
 }
 
 /// Sends the app's requests to `route` and probes readiness on `addr` from
-/// `start` for `length`, then waits for every answer (each bounded by
+/// `start` for `length`, and follows the readiness `Watch` on `grpc`, whose
+/// probes publish `reports`; then waits for every answer (each bounded by
 /// `request_bound`).
 pub async fn observe(
     addr: SocketAddr,
     grpc: SocketAddr,
+    reports: watch::Receiver<Report>,
     route: &'static str,
     start: Instant,
     length: Duration,
@@ -95,7 +105,13 @@ pub async fn observe(
 ) -> Arc<Observed> {
     let observed = Arc::new(Observed::default());
     let mut tasks = JoinSet::new();
-    tasks.spawn(watch(grpc, start, start + length, Arc::clone(&observed)));
+    tasks.spawn(follow(
+        grpc,
+        reports,
+        start,
+        start + length,
+        Arc::clone(&observed),
+    ));
     let mut ticks = tokio::time::interval(Duration::from_secs(1) / RATE);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut probes = tokio::time::interval(PROBE_EVERY);
@@ -138,14 +154,27 @@ pub async fn observe(
 }
 
 /// Follows the readiness `Watch` (service `""`) on `grpc` until `end`,
-/// opening it again after a failure.
-async fn watch(grpc: SocketAddr, start: Instant, end: Instant, observed: Arc<Observed>) {
+/// opening it again after a failure; `reports` tells whether a `SERVING`
+/// is a busy one.
+async fn follow(
+    grpc: SocketAddr,
+    reports: watch::Receiver<Report>,
+    start: Instant,
+    end: Instant,
+    observed: Arc<Observed>,
+) {
     let record = |serving: bool| {
-        observed
-            .watched
-            .lock()
-            .unwrap()
-            .push((start.elapsed(), serving))
+        let busy = serving
+            && reports
+                .borrow()
+                .checks
+                .iter()
+                .any(|check| matches!(check.outcome, Outcome::Busy { .. }));
+        observed.watched.lock().unwrap().push(Watched {
+            at: start.elapsed(),
+            serving,
+            busy,
+        })
     };
     while Instant::now() < end {
         let opened = async {

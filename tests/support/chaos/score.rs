@@ -12,7 +12,10 @@
 //! one period (the cache TTL, or the background interval) + the deadline
 //! (+ the time a check waits before it calls a silent server down rather
 //! than slow, for the memcached check whose client's timeout is longer
-//! than its deadline) after the app stopped serving, and
+//! than its deadline) after the app stopped serving (or after the fault
+//! began, when the app stopped serving within its own wait before it: a
+//! request queued in the app fails with a fault that began after it was
+//! sent, which no readiness can see coming), and
 //! ready again up to `recover_after` − 1 further periods + one period +
 //! the deadline after it serves again, plus the app's own wait: judged by
 //! the requests sent in a window, the app serves again as soon as a request
@@ -36,6 +39,9 @@ const MIN_REQUESTS: usize = 5;
 pub struct Allowance {
     pub to_unready: Duration,
     pub to_ready: Duration,
+    /// How long the app waits for its dependency: a request sent that much
+    /// before a fault began can fail because of it.
+    pub app_wait: Duration,
 }
 
 impl Allowance {
@@ -53,6 +59,7 @@ impl Allowance {
         let mut allowance = Allowance {
             to_unready: Duration::ZERO,
             to_ready: Duration::ZERO,
+            app_wait,
         };
         for check in config.checks.iter().filter(|c| !c.liveness && c.critical) {
             let period = check.background_interval().unwrap_or(config.cache_ttl);
@@ -105,12 +112,20 @@ pub struct Score {
 }
 
 impl Score {
-    /// Scores `requests` against `probes` over `length`.
+    /// Scores `requests` against `probes` over `length`, in a run whose
+    /// faults began at `faults` (offsets from its start).
+    ///
+    /// A request is scored by the window it was sent in, and one that waits
+    /// in the app (a queue for a pool's connections) fails with a fault
+    /// that began after it was sent. Readiness cannot see a fault before it
+    /// begins: when the app stops serving within its own wait before a
+    /// fault begins, the lag to 503 counts from the fault.
     pub fn of(
         requests: &[Sent],
         probes: &[Probed],
         length: Duration,
         allowance: Allowance,
+        faults: &[Duration],
     ) -> Score {
         let windows = (length.as_millis() / WINDOW.as_millis()) as usize;
         let mut sent = vec![(0usize, 0usize); windows];
@@ -164,6 +179,14 @@ impl Score {
             if now != truth || recovered {
                 truth = now;
                 since = at;
+                if truth == Truth::NotServing {
+                    since = faults
+                        .iter()
+                        .copied()
+                        .filter(|&fault| fault > at && fault <= at + allowance.app_wait)
+                        .min()
+                        .unwrap_or(at);
+                }
                 turned = false;
             }
             match truth {
@@ -178,12 +201,12 @@ impl Score {
                     Truth::Serving => &mut score.to_ready,
                     Truth::NotServing => &mut score.to_unready,
                 };
-                lags.push(at - since);
+                lags.push(at.saturating_sub(since));
             }
             if agrees {
                 continue;
             }
-            let late = at - since;
+            let late = at.saturating_sub(since);
             match truth {
                 Truth::Serving if late > allowance.to_ready => {
                     score.false_unready += step;
@@ -242,13 +265,14 @@ mod tests {
     const ALLOW: Allowance = Allowance {
         to_unready: Duration::from_millis(1_000),
         to_ready: Duration::from_millis(1_000),
+        app_wait: Duration::from_millis(2_000),
     };
 
     #[test]
     fn a_late_503_within_the_allowance_is_no_false_ready() {
         let requests = [sent(0, 2_000, true), sent(2_000, 6_000, false)].concat();
         let probes = [probes(0, 2_900, true), probes(2_900, 6_000, false)].concat();
-        let score = Score::of(&requests, &probes, Duration::from_secs(6), ALLOW);
+        let score = Score::of(&requests, &probes, Duration::from_secs(6), ALLOW, &[]);
         assert_eq!(score.false_ready, 0.0);
         assert_eq!(score.to_unready, [Duration::from_millis(900)]);
     }
@@ -257,7 +281,7 @@ mod tests {
     fn a_503_later_than_the_allowance_counts_every_window_past_it() {
         let requests = [sent(0, 2_000, true), sent(2_000, 6_000, false)].concat();
         let probes = [probes(0, 3_500, true), probes(3_500, 6_000, false)].concat();
-        let score = Score::of(&requests, &probes, Duration::from_secs(6), ALLOW);
+        let score = Score::of(&requests, &probes, Duration::from_secs(6), ALLOW, &[]);
         // Windows 3.1 s to 3.4 s are past 2 s + 1 s.
         assert!((score.false_ready - 0.4).abs() < 1e-9, "{score:?}");
         assert_eq!(score.false_unready, 0.0);
@@ -272,7 +296,7 @@ mod tests {
             probes(2_500, 5_000, true),
         ]
         .concat();
-        let score = Score::of(&requests, &probes, Duration::from_secs(5), ALLOW);
+        let score = Score::of(&requests, &probes, Duration::from_secs(5), ALLOW, &[]);
         assert!((score.false_unready - 0.5).abs() < 1e-9, "{score:?}");
         assert_eq!(score.false_ready, 0.0);
     }
@@ -296,7 +320,7 @@ mod tests {
             probes(4_800, 6_000, true),
         ]
         .concat();
-        let score = Score::of(&requests, &probes, Duration::from_secs(6), ALLOW);
+        let score = Score::of(&requests, &probes, Duration::from_secs(6), ALLOW, &[]);
         assert_eq!(score.false_unready, 0.0, "{score:?}");
         assert_eq!(score.to_ready, [Duration::from_millis(800)]);
     }
@@ -315,7 +339,26 @@ mod tests {
             &probes(0, 5_000, false),
             Duration::from_secs(5),
             ALLOW,
+            &[],
         );
         assert_eq!((score.serving, score.not_serving), (0.0, 0.0));
+    }
+
+    #[test]
+    fn requests_that_waited_in_the_app_for_a_later_fault_do_not_start_the_lag() {
+        // The fault begins at 2.8 s; requests queued in the app since 2 s
+        // fail with it. Readiness turns 503 at 3.6 s: 0.8 s after the
+        // fault, within the allowance, though 1.6 s after the first
+        // failing window.
+        let requests = [sent(0, 2_000, true), sent(2_000, 6_000, false)].concat();
+        let probes = [probes(0, 3_600, true), probes(3_600, 6_000, false)].concat();
+        let fault = [Duration::from_millis(2_800)];
+        let score = Score::of(&requests, &probes, Duration::from_secs(6), ALLOW, &fault);
+        assert_eq!(score.false_ready, 0.0, "{score:?}");
+        assert_eq!(score.to_unready, [Duration::from_millis(800)]);
+        // Without a fault to explain it, the lag counts from the first
+        // failing window.
+        let score = Score::of(&requests, &probes, Duration::from_secs(6), ALLOW, &[]);
+        assert!((score.false_ready - 0.5).abs() < 1e-9, "{score:?}");
     }
 }
