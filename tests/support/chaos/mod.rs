@@ -275,16 +275,16 @@ async fn serve_grpc<S: HealthChecks + Clone>(probes: healthz::Probes<S>) -> std:
     addr
 }
 
-/// The backend's name in the report: its type's last two path segments,
-/// and its type argument's last one (`diesel::R2d2<PgConnection>`).
+/// The backend's name in the report: its type's whole path, from the
+/// test file (two files may name a type alike: `postgres::Deadpool` and
+/// `diesel_async::postgres::Deadpool`), and its type argument's last
+/// segment (`diesel::R2d2<PgConnection>`).
 fn name<B>() -> String {
     let full = std::any::type_name::<B>();
     let (outer, generic) = full.split_once('<').unwrap_or((full, ""));
-    let segments: Vec<&str> = outer.split("::").collect();
-    let name = segments[segments.len().saturating_sub(2)..].join("::");
     match generic.trim_end_matches('>').rsplit("::").next() {
-        Some(argument) if !argument.is_empty() => format!("{name}<{argument}>"),
-        _ => name,
+        Some(argument) if !argument.is_empty() => format!("{outer}<{argument}>"),
+        _ => outer.to_owned(),
     }
 }
 
