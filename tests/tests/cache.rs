@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use healthz::{Check, CheckError, Damping, HealthChecks, Status};
+use healthz::{Check, CheckError, Damping, HealthChecks, Probes, Status};
 use support::fake::{Fake, Mode};
 use tokio::time::Instant;
 
@@ -81,21 +81,13 @@ struct Waits {
 /// recovery); `fail_after = 1` fails at once.
 #[tokio::test(start_paused = true)]
 async fn a_failure_counts_once_it_outlasts_the_clients_patience() {
-    let waits = Waits {
-        db: Patient::default(),
-        strict: Patient::default(),
-    };
-    let probes = waits.probes();
-    assert_eq!(probes.readiness().await.status(), Status::Pass);
+    let (waits, probes) = ready_waits().await;
 
     waits.db.down.store(true, Ordering::SeqCst);
     let failed = Instant::now();
     let report = probes.readiness().await;
     assert_eq!(report.status(), Status::Warn, "{report:?}");
-    tokio::time::sleep_until(failed + Duration::from_millis(1_999)).await;
-    assert_eq!(probes.readiness().await.status(), Status::Warn);
-    tokio::time::sleep_until(failed + Duration::from_secs(2)).await;
-    assert_eq!(probes.readiness().await.status(), Status::Fail);
+    held_for_the_patience(&probes, failed).await;
 
     // Back before its patience ran out: never unready.
     waits.db.down.store(false, Ordering::SeqCst);
@@ -118,12 +110,7 @@ async fn a_failure_counts_once_it_outlasts_the_clients_patience() {
 /// patience ran out.
 #[tokio::test(start_paused = true)]
 async fn a_failure_lasts_from_the_start_of_the_run_that_first_saw_it() {
-    let waits = Waits {
-        db: Patient::default(),
-        strict: Patient::default(),
-    };
-    let probes = waits.probes();
-    assert_eq!(probes.readiness().await.status(), Status::Pass);
+    let (waits, probes) = ready_waits().await;
 
     waits.db.down.store(true, Ordering::SeqCst);
     waits.db.hang_once.store(true, Ordering::SeqCst);
@@ -131,6 +118,24 @@ async fn a_failure_lasts_from_the_start_of_the_run_that_first_saw_it() {
     let report = probes.readiness().await;
     assert_eq!(report.status(), Status::Warn, "{report:?}");
     assert_eq!(failed.elapsed(), Duration::from_millis(300), "timed out");
+    held_for_the_patience(&probes, failed).await;
+}
+
+/// `Waits` with both checks passing, and its probes, ready.
+async fn ready_waits() -> (Waits, Probes<Waits>) {
+    let waits = Waits {
+        db: Patient::default(),
+        strict: Patient::default(),
+    };
+    let probes = waits.probes();
+    assert_eq!(probes.readiness().await.status(), Status::Pass);
+    (waits, probes)
+}
+
+/// Readiness holds the failure of a check that went down at `failed`
+/// (reported degraded) until the client's patience, 2 s, has passed, and
+/// fails from then on.
+async fn held_for_the_patience(probes: &Probes<Waits>, failed: Instant) {
     tokio::time::sleep_until(failed + Duration::from_millis(1_999)).await;
     assert_eq!(probes.readiness().await.status(), Status::Warn);
     tokio::time::sleep_until(failed + Duration::from_secs(2)).await;
