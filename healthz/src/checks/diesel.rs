@@ -153,7 +153,7 @@ impl<C> DerefMut for Lent<C> {
 /// The TCP host and port of a `mysql://` URL, connected to before the
 /// spare is opened (see the module documentation); nothing for any other
 /// URL, or without the `diesel-mysql` feature.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Preflight(#[cfg(feature = "diesel-mysql")] Option<Arc<(String, u16)>>);
 
 impl Preflight {

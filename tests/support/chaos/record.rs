@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use healthz::{Outcome, Report};
+use healthz::Report;
 use http::{Method, StatusCode};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -54,19 +54,12 @@ pub struct Probed {
 pub struct Observed {
     pub requests: Mutex<Vec<Sent>>,
     pub probes: Mutex<Vec<Probed>>,
-    /// The readiness `Watch`'s messages: when each arrived, whether it
-    /// said `SERVING` (a broken watch counts as not serving), and whether
-    /// a check of the watched probes was busy then (gRPC has no word for
-    /// it: a busy pool keeps the service `SERVING`, as it keeps HTTP 200).
-    pub watched: Mutex<Vec<Watched>>,
-}
-
-/// One message of the readiness `Watch`.
-#[derive(Clone, Copy, Debug)]
-pub struct Watched {
-    pub at: Duration,
-    pub serving: bool,
-    pub busy: bool,
+    /// The readiness `Watch`'s messages, each as the probe it answers:
+    /// when it arrived, whether it said `SERVING` (a broken watch counts as
+    /// not serving), and whether a check of the watched probes was busy
+    /// then (gRPC has no word for it: a busy pool keeps the service
+    /// `SERVING`, as it keeps HTTP 200).
+    pub watched: Mutex<Vec<Probed>>,
 }
 
 impl Observed {
@@ -80,7 +73,7 @@ impl Observed {
             let latest = watched.iter().take_while(|message| message.at <= at).last();
             probes.push(Probed {
                 at,
-                ready: latest.is_some_and(|message| message.serving),
+                ready: latest.is_some_and(|message| message.ready),
                 busy: latest.is_some_and(|message| message.busy),
                 took: Duration::ZERO,
             });
@@ -169,11 +162,12 @@ async fn follow(
                 .borrow()
                 .checks
                 .iter()
-                .any(|check| matches!(check.outcome, Outcome::Busy { .. }));
-        observed.watched.lock().unwrap().push(Watched {
+                .any(|check| check.outcome.is_busy());
+        observed.watched.lock().unwrap().push(Probed {
             at: start.elapsed(),
-            serving,
+            ready: serving,
             busy,
+            took: Duration::ZERO,
         })
     };
     while Instant::now() < end {
