@@ -7,7 +7,17 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# A CI checkout is built once: incremental caches (about 4 GB here) would
+# only take disk. `.cargo/config.toml` keeps the rest of `target/` small.
+if [[ -n "${CI:-}" ]]; then
+  export CARGO_INCREMENTAL=0
+fi
+
+# What the build has left to use, so a run that runs out of disk says so.
+disk() { df -h --output=avail,target . | tail -n 1 | awk '{print "disk free: " $1 " on " $2}'; }
+
 step "provision test servers"
+disk
 bash scripts/provision.sh
 
 step "cargo fmt --check"
@@ -39,6 +49,7 @@ step "cargo hack check --each-feature (every feature alone)"
 cargo hack check -p healthz --each-feature --no-dev-deps
 
 step "cargo test (all features)"
+disk
 cargo test --workspace --all-features
 
 # The fuzz target lives outside the workspace (cargo fuzz builds it with
@@ -46,3 +57,7 @@ cargo test --workspace --all-features
 #   cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run route -- -max_total_time=600
 step "cargo check (fuzz target)"
 cargo check --manifest-path fuzz/Cargo.toml --quiet
+
+step "done"
+disk
+du -sh target
