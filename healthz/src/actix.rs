@@ -97,8 +97,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 
-use crate::answer::ProbeRequest;
-use crate::details::Caller;
+use crate::answer::{self, ProbeRequest};
 use crate::probes::{HealthChecks, Probes};
 
 /// Mounts the probes in an actix-web `App` with `.wrap(probes)`, as its
@@ -202,34 +201,20 @@ where
     /// on the method and path alone before anything is allocated.
     fn probe_request(&self, request: &ServiceRequest) -> Option<ProbeRequest<T>> {
         let method = request.method();
-        if method != Method::GET && method != Method::HEAD {
-            return None;
-        }
-        if !self.probes.config().is_probe_path(request.path()) {
-            return None;
-        }
-        // An actix request URI is valid for `http` 1 too; should one ever
-        // not be, it is the app's to answer.
-        let uri = http::Uri::try_from(request.uri().path_and_query()?.as_str()).ok()?;
-        // The headers, for `Accept` and for the details policy to judge
-        // the caller by.
-        let mut headers = http::HeaderMap::with_capacity(request.headers().len());
-        for (name, value) in request.headers() {
-            let name = http::HeaderName::from_bytes(name.as_str().as_bytes());
-            let value = http::HeaderValue::from_bytes(value.as_bytes());
-            if let (Ok(name), Ok(value)) = (name, value) {
-                headers.append(name, value);
-            }
-        }
-        // HEAD is asked as GET: actix derives `Content-Length` from the
-        // body and drops the body of a HEAD response itself, so the GET
-        // body is what gives HEAD the GET's headers.
-        let method = http::Method::GET;
-        let mut caller = Caller::new(&method, &uri, &headers);
-        if let Some(peer) = request.peer_addr() {
-            caller = caller.with_peer(peer);
-        }
-        self.probes.probe_request_from(&caller)
+        self.probes.probe_request_foreign(
+            method == Method::GET || method == Method::HEAD,
+            request.path(),
+            || http::Uri::try_from(request.uri().path_and_query()?.as_str()).ok(),
+            || {
+                let mut headers = http::HeaderMap::with_capacity(request.headers().len());
+                for (name, value) in request.headers() {
+                    let name = name.as_str().as_bytes();
+                    answer::append_header(&mut headers, name, value.as_bytes());
+                }
+                headers
+            },
+            request.peer_addr(),
+        )
     }
 }
 

@@ -58,6 +58,48 @@ where
             decision,
         })
     }
+
+    /// [`probe_request_from`](Self::probe_request_from) for an adapter whose
+    /// framework has request types of its own (rocket, actix).
+    ///
+    /// `get_or_head` and `path` decide whether the request is a probe
+    /// before anything is allocated; only then are its target (`uri`) and
+    /// headers (`headers`, filled with [`append_header`]) built as `http`
+    /// 1's. A target `http` does not accept is the app's to answer.
+    ///
+    /// HEAD is asked as GET: both frameworks write `Content-Length` from
+    /// the body and drop the body of a HEAD response themselves, so the GET
+    /// body is what gives HEAD the GET's headers.
+    #[cfg(any(feature = "rocket", feature = "actix"))]
+    pub(crate) fn probe_request_foreign(
+        &self,
+        get_or_head: bool,
+        path: &str,
+        uri: impl FnOnce() -> Option<Uri>,
+        headers: impl FnOnce() -> HeaderMap,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<ProbeRequest<T>> {
+        if !get_or_head || !self.config().is_probe_path(path) {
+            return None;
+        }
+        let uri = uri()?;
+        let headers = headers();
+        let mut caller = Caller::new(&Method::GET, &uri, &headers);
+        caller.peer = peer;
+        self.probe_request_from(&caller)
+    }
+}
+
+/// Copies one header of a framework's own request into `headers`, for
+/// `Accept` and for the details policy to judge the caller by; a name or
+/// value `http` 1 does not accept is left out.
+#[cfg(any(feature = "rocket", feature = "actix"))]
+pub(crate) fn append_header(headers: &mut HeaderMap, name: &[u8], value: &[u8]) {
+    let name = http::HeaderName::from_bytes(name);
+    let value = HeaderValue::from_bytes(value);
+    if let (Ok(name), Ok(value)) = (name, value) {
+        headers.append(name, value);
+    }
 }
 
 /// The HTTP answer to `verdict` in the format `route` asks for.

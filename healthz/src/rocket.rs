@@ -126,8 +126,7 @@ use ::rocket::route::{self, Handler, Route};
 use ::rocket::{Build, Data, Request, Response, Rocket};
 use bytes::Bytes;
 
-use crate::answer::ProbeRequest;
-use crate::details::Caller;
+use crate::answer::{self, ProbeRequest};
 use crate::probes::{HealthChecks, Probes};
 
 /// Where the fairing mounts its internal route; probe requests are
@@ -187,35 +186,20 @@ fn probe_request<T: HealthChecks>(
     probes: &Probes<T>,
     request: &Request<'_>,
 ) -> Option<ProbeRequest<T>> {
-    let method = request.method();
-    if method != Method::Get && method != Method::Head {
-        return None;
-    }
-    if !probes.config().is_probe_path(request.uri().path().as_str()) {
-        return None;
-    }
-    // A rocket request URI is valid for `http` 1 too; should one ever not
-    // be, it is the app's to answer.
-    let uri = http::Uri::try_from(request.uri().to_string()).ok()?;
-    // The headers, for `Accept` and for the details policy to judge the
-    // caller by.
-    let mut headers = http::HeaderMap::with_capacity(request.headers().len());
-    for header in request.headers().iter() {
-        let name = http::HeaderName::from_bytes(header.name().as_str().as_bytes());
-        let value = http::HeaderValue::from_str(header.value());
-        if let (Ok(name), Ok(value)) = (name, value) {
-            headers.append(name, value);
-        }
-    }
-    // HEAD is asked as GET: rocket writes `Content-Length` from the body
-    // and drops the body of a HEAD response itself, so the GET body is
-    // what gives HEAD the GET's headers.
-    let method = http::Method::GET;
-    let mut caller = Caller::new(&method, &uri, &headers);
-    if let Some(peer) = request.remote() {
-        caller = caller.with_peer(peer);
-    }
-    probes.probe_request_from(&caller)
+    probes.probe_request_foreign(
+        matches!(request.method(), Method::Get | Method::Head),
+        request.uri().path().as_str(),
+        || http::Uri::try_from(request.uri().to_string()).ok(),
+        || {
+            let mut headers = http::HeaderMap::with_capacity(request.headers().len());
+            for header in request.headers().iter() {
+                let name = header.name().as_str().as_bytes();
+                answer::append_header(&mut headers, name, header.value().as_bytes());
+            }
+            headers
+        },
+        request.remote(),
+    )
 }
 
 /// The internal route's handler: answers the probe the fairing kept for
