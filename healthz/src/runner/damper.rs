@@ -23,8 +23,6 @@ pub(crate) struct Damper {
     failing_since: Option<Instant>,
     /// Consecutive passing runs.
     passes: u32,
-    /// The check's client's patience, as its latest run found it.
-    patience: Option<Duration>,
 }
 
 impl Damper {
@@ -41,20 +39,30 @@ impl Damper {
         now: Instant,
         patience: Option<Duration>,
     ) -> Damping {
-        self.patience = patience;
-        let (next, damping) = self.after(check, outcome, now);
+        let (next, damping) = self.after(check, outcome, now, patience);
         *self = next;
         damping
     }
 
     /// How damping would hold the check if the run started at `now` failed,
     /// without recording it: for a probe that gave up waiting on a run.
-    pub(crate) fn peek_failure(&self, check: &CheckConfig, now: Instant) -> Damping {
+    pub(crate) fn peek_failure(
+        &self,
+        check: &CheckConfig,
+        now: Instant,
+        patience: Option<Duration>,
+    ) -> Damping {
         let failed = Outcome::timed_out(check.timeout);
-        self.after(check, &failed, now).1
+        self.after(check, &failed, now, patience).1
     }
 
-    fn after(&self, check: &CheckConfig, outcome: &Outcome, now: Instant) -> (Self, Damping) {
+    fn after(
+        &self,
+        check: &CheckConfig,
+        outcome: &Outcome,
+        now: Instant,
+        patience: Option<Duration>,
+    ) -> (Self, Damping) {
         let mut next = *self;
         // A busy pool is a working dependency.
         if outcome.is_failure() {
@@ -67,7 +75,7 @@ impl Damper {
                     (next, Damping::Steady)
                 }
                 Some(false) => {
-                    let reached = match check.fail_after.with_patience(self.patience) {
+                    let reached = match check.fail_after.with_patience(patience) {
                         FailAfter::Failures(count) => next.failures >= count,
                         FailAfter::Failing(duration) => {
                             now.saturating_duration_since(since) >= duration
@@ -164,7 +172,7 @@ mod tests {
             Damping::Holding { failures: 1 }
         );
         assert_eq!(
-            damper.peek_failure(&check, now),
+            damper.peek_failure(&check, now, None),
             Damping::Holding { failures: 2 }
         );
         assert_eq!(
@@ -274,7 +282,7 @@ mod tests {
             damper.record(&check, &fail(), past, patience),
             Damping::Steady
         );
-        assert_eq!(damper.peek_failure(&check, past), Damping::Steady);
+        assert_eq!(damper.peek_failure(&check, past, patience), Damping::Steady);
     }
 
     #[test]

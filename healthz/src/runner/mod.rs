@@ -117,12 +117,13 @@ pub(crate) enum Lookup {
     Wait(Waiting),
 }
 
-/// A run to wait for, when it started, and the damping state to judge a
-/// timeout with.
+/// A run to wait for, when it started, and the damping state and the
+/// client's patience to judge a timeout with.
 pub(crate) struct Waiting {
     receiver: watch::Receiver<Option<Finished>>,
     started: Instant,
     damper: Damper,
+    patience: Option<Duration>,
 }
 
 /// Something the lookup decided that deserves a log line, written once the
@@ -181,6 +182,7 @@ pub(crate) fn lookup<C: Checks>(
                     receiver,
                     started,
                     damper,
+                    patience: slot.local.patience(),
                 })
             }
             None if held_back(&mut state, check, now, &mut notes) => {
@@ -200,6 +202,7 @@ pub(crate) fn lookup<C: Checks>(
                     receiver,
                     started: now,
                     damper,
+                    patience: slot.local.patience(),
                 })
             }
         },
@@ -400,6 +403,7 @@ pub(crate) async fn wait(
         mut receiver,
         started,
         damper,
+        patience,
     } = waiting;
     let deadline = probe_deadline.min(probe_start + check.timeout);
     let finished = tokio::time::timeout_at(deadline, receiver.wait_for(Option::is_some)).await;
@@ -416,7 +420,7 @@ pub(crate) async fn wait(
             check,
             Outcome::timed_out(check.timeout),
             probe_start.elapsed(),
-            damper.peek_failure(check, started),
+            damper.peek_failure(check, started, patience),
         ),
     }
 }
