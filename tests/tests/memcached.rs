@@ -1,6 +1,9 @@
 //! The memcached checks against real memcached servers, through fault
 //! proxies: the shared backend suite on either client, and two servers with
 //! one of them down. A black hole must never pile up blocked threads.
+//!
+//! (A little over the usual size: the tests after the shared suite each
+//! stand alone, with the client and runtime they need beside them.)
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,6 +4,9 @@
 //! [`support::framework_suite!`] on an axum app; what the tower layer
 //! proves beyond it (an inner service that is not ready, trailers, the
 //! cache through `oneshot`, runs lost with their runtime) follows.
+//!
+//! (Over the usual size: a list of tests that each stand alone and share
+//! only `app` and the fake check.)
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,5 +1,8 @@
 //! What a probe found, and how it is written into the plain and verbose
 //! response bodies; [`json`] writes the health+json one.
+//!
+//! Over 400 lines only with its unit tests, which read the written bodies
+//! and belong beside the code that writes them.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
