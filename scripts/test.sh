@@ -13,11 +13,20 @@ if [[ -n "${CI:-}" ]]; then
   export CARGO_INCREMENTAL=0
 fi
 
-# What the build has left to use, so a run that runs out of disk says so.
-disk() { df -h --output=avail,target . | tail -n 1 | awk '{print "disk free: " $1 " on " $2}'; }
+# What the build has left to use, so a run that runs out of disk says so;
+# `disk N` also warns under N GB. A whole run from a clean checkout leaves
+# about 6 GB in `target/` (CONTRIBUTING.md).
+disk() {
+  df -h --output=avail,target . | tail -n 1 | awk '{print "disk free: " $1 " on " $2}'
+  local free_kb
+  free_kb=$(df -k --output=avail . | tail -n 1 | tr -d ' ')
+  if [[ -n "${1:-}" ]] && (( free_kb < $1 * 1024 * 1024 )); then
+    echo "warning: under $1 GB free; the build may run out of disk" >&2
+  fi
+}
 
 step "provision test servers"
-disk
+disk 8
 bash scripts/provision.sh
 
 step "cargo fmt --check"
